@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Cleanup helpers for third-party handles, one place for all of them. */
+
+#include <libkmod.h>
+
+#include "macros.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct kmod_ctx *, kmod_unref);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct kmod_module *, kmod_module_unref);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct kmod_list *, kmod_module_unref_list);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct kmod_list *, kmod_module_info_free_list);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct kmod_list *, kmod_module_symbols_free_list);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct kmod_list *, kmod_module_versions_free_list);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct kmod_list *, kmod_module_dependency_symbols_free_list);
