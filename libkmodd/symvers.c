@@ -76,26 +76,13 @@ static int parse_hex32(const char *s, uint32_t *ret)
 	return 0;
 }
 
-int symvers_load(const char *path, Symvers **ret, unsigned *ret_bad_line)
+static int parse(Symvers *s, size_t size, unsigned *ret_bad_line)
 {
-	_cleanup_symvers_free_ Symvers *s = NULL;
-	size_t size = 0, allocated = 0;
+	size_t allocated = 0;
 	unsigned line = 0;
 	char *p;
 	int r;
 
-	s = calloc(1, sizeof(Symvers));
-	if (!s)
-		return -ENOMEM;
-	s->path = strdup(path);
-	if (!s->path)
-		return -ENOMEM;
-	if (endswith(path, ".gz"))
-		r = read_gz(path, &s->data, &size);
-	else
-		r = read_full_file(path, SYMVERS_MAX_SIZE, &s->data, &size);
-	if (r < 0)
-		return log_debug_errno(r, "Failed to read %s: %m", path);
 	if (memchr(s->data, 0, size))
 		return -EBADMSG;
 
@@ -121,17 +108,13 @@ int symvers_load(const char *path, Symvers **ret, unsigned *ret_bad_line)
 					break;
 				*q = 0;
 			}
-			if (nf < 4 || isempty(f[1]) || isempty(f[2])) {
-				r = -EBADMSG;
+			if (nf < 4 || isempty(f[1]) || isempty(f[2]))
 				goto bad;
-			}
 			if (!GREEDY_REALLOC(s->entries, allocated, s->n_entries + 1))
 				return -ENOMEM;
 			e = &s->entries[s->n_entries];
-			if (parse_hex32(f[0], &e->crc) < 0) {
-				r = -EBADMSG;
+			if (parse_hex32(f[0], &e->crc) < 0)
 				goto bad;
-			}
 			e->symbol = f[1];
 			e->module = f[2];
 			e->export_type = f[3];
@@ -149,13 +132,58 @@ int symvers_load(const char *path, Symvers **ret, unsigned *ret_bad_line)
 		if (r < 0 && r != -EEXIST)
 			return r;
 	}
-
-	*ret = TAKE_PTR(s);
 	return 0;
 bad:
 	if (ret_bad_line)
 		*ret_bad_line = line;
-	return log_debug_errno(r, "%s:%u: malformed Module.symvers line", path, line);
+	return log_debug_errno(-EBADMSG, "%s:%u: malformed Module.symvers line", s->path, line);
+}
+
+int symvers_parse(const char *name, const char *data, size_t size, Symvers **ret,
+		  unsigned *ret_bad_line)
+{
+	_cleanup_symvers_free_ Symvers *s = NULL;
+	int r;
+
+	s = calloc(1, sizeof(Symvers));
+	if (!s)
+		return -ENOMEM;
+	s->path = strdup(name);
+	s->data = malloc(size + 1);
+	if (!s->path || !s->data)
+		return -ENOMEM;
+	memcpy(s->data, data, size);
+	s->data[size] = 0;
+	r = parse(s, size, ret_bad_line);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(s);
+	return 0;
+}
+
+int symvers_load(const char *path, Symvers **ret, unsigned *ret_bad_line)
+{
+	_cleanup_symvers_free_ Symvers *s = NULL;
+	size_t size = 0;
+	int r;
+
+	s = calloc(1, sizeof(Symvers));
+	if (!s)
+		return -ENOMEM;
+	s->path = strdup(path);
+	if (!s->path)
+		return -ENOMEM;
+	if (endswith(path, ".gz"))
+		r = read_gz(path, &s->data, &size);
+	else
+		r = read_full_file(path, SYMVERS_MAX_SIZE, &s->data, &size);
+	if (r < 0)
+		return log_debug_errno(r, "Failed to read %s: %m", path);
+	r = parse(s, size, ret_bad_line);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(s);
+	return 0;
 }
 
 const SymversEntry *symvers_get(const Symvers *s, const char *symbol)

@@ -30,6 +30,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Symvers *, symvers_free);
  * ret_bad_line is given, the 1-based line number. */
 int symvers_load(const char *path, Symvers **ret, unsigned *ret_bad_line);
 
+/* The same from memory (name is used in messages); for tests and fuzzing. */
+int symvers_parse(const char *name, const char *data, size_t size, Symvers **ret,
+		  unsigned *ret_bad_line);
+
 /* Finds the Module.symvers of a kernel under root (may be "/"): <moddir>/build/Module.symvers,
  * /usr/src/linux-headers-KVER/Module.symvers, /boot/symvers-KVER.gz. -ENOENT when none. */
 int symvers_find(const char *root, const char *kver, char **ret_path);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test tier: installs what is missing, unpacks fixtures, builds (normal and
-# ASan+UBSan), runs unit, integration (both builds), and the VM tier. Ends with
+# ASan+UBSan), runs unit, fuzz-corpus regression and integration (both builds), and the
+# VM tier. Ends with
 # "N passed, N failed, N skipped" and exits non-zero on any failure.
 #
 #   scripts/test.sh                 everything
@@ -63,6 +64,15 @@ unit_tier() { # build dir
 	return $rc
 }
 
+fuzz_tier() { # build dir: every fuzz target over its corpus in tests/fuzz/<target>/
+	local rc=0 t
+	for t in "$1"/tests/fuzz/fuzz-*; do
+		[ -x "$t" ] && [ -f "$t" ] || continue
+		"$t" "tests/fuzz/$(basename "$t" | sed 's/^fuzz-//')" || rc=1
+	done
+	return $rc
+}
+
 integration_tier() { # build dir
 	local rc=0 t
 	for t in tests/integration/test-*.sh; do
@@ -73,13 +83,17 @@ integration_tier() { # build dir
 
 for tier in $TIERS; do
 	case $tier in
-	unit) run_tier unit unit_tier build ;;
+	unit)
+		run_tier unit unit_tier build
+		run_tier fuzz fuzz_tier build
+		;;
 	integration) run_tier integration integration_tier build ;;
 	san)
 		export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:verify_asan_link_order=0}
 		export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 		export KMODD_SANITIZE=1
 		run_tier unit-san unit_tier build-san
+		run_tier fuzz-san fuzz_tier build-san
 		run_tier integration-san integration_tier build-san
 		unset KMODD_SANITIZE
 		;;
