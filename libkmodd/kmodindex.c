@@ -1,0 +1,548 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdarg.h>
+
+#include "kmodindex.h"
+
+#define INDEX_CHILDMAX 128
+#define INDEX_NODE_PREFIX 0x80000000u
+#define INDEX_NODE_VALUES 0x40000000u
+#define INDEX_NODE_CHILDS 0x20000000u
+#define INDEX_NODE_FLAGS 0xF0000000u
+#define INDEX_NODE_MASK 0x0FFFFFFFu
+
+void kbuf_done(KBuf *b)
+{
+	free(b->data);
+	*b = (KBuf){};
+}
+
+int kbuf_reserve(KBuf *b, size_t more)
+{
+	size_t need;
+
+	if (more > SIZE_MAX - b->size - 1)
+		return -ENOMEM;
+	need = b->size + more + 1;
+	if (need <= b->allocated)
+		return 0;
+	if (!GREEDY_REALLOC(b->data, b->allocated, need))
+		return -ENOMEM;
+	return 0;
+}
+
+int kbuf_put(KBuf *b, const void *p, size_t n)
+{
+	if (kbuf_reserve(b, n) < 0)
+		return -ENOMEM;
+	memcpy(b->data + b->size, p, n);
+	b->size += n;
+	b->data[b->size] = 0;
+	return 0;
+}
+
+int kbuf_puts(KBuf *b, const char *s)
+{
+	return kbuf_put(b, s, strlen(s));
+}
+
+int kbuf_putc(KBuf *b, char c)
+{
+	return kbuf_put(b, &c, 1);
+}
+
+int kbuf_put_be32(KBuf *b, uint32_t v)
+{
+	unsigned char c[4] = { v >> 24, v >> 16, v >> 8, v };
+
+	return kbuf_put(b, c, 4);
+}
+
+int kbuf_printf(KBuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		size_t avail = b->allocated > b->size ? b->allocated - b->size : 0;
+
+		va_start(ap, fmt);
+		n = vsnprintf(b->data ? b->data + b->size : NULL, avail, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return -EINVAL;
+		if ((size_t)n < avail) {
+			b->size += (size_t)n;
+			return 0;
+		}
+		if (kbuf_reserve(b, (size_t)n + 64) < 0)
+			return -ENOMEM;
+	}
+}
+
+/* Strings live in large blocks; an index holds tens of thousands of short ones. */
+typedef struct Block {
+	struct Block *next;
+	size_t used, size;
+	char data[];
+} Block;
+
+typedef struct Entry {
+	const char *key;
+	const char *value;
+	uint32_t priority;
+	uint32_t seq;
+} Entry;
+
+struct KmodIndex {
+	Entry *entries;
+	size_t n_entries, allocated;
+	Block *blocks;
+	bool sorted;
+};
+
+KmodIndex *kmod_index_new(void)
+{
+	return calloc(1, sizeof(KmodIndex));
+}
+
+KmodIndex *kmod_index_free(KmodIndex *idx)
+{
+	if (!idx)
+		return NULL;
+	while (idx->blocks) {
+		Block *n = idx->blocks->next;
+		free(idx->blocks);
+		idx->blocks = n;
+	}
+	free(idx->entries);
+	free(idx);
+	return NULL;
+}
+
+static const char *index_strdup(KmodIndex *idx, const char *s)
+{
+	size_t l = strlen(s) + 1;
+	Block *b = idx->blocks;
+
+	if (!b || b->size - b->used < l) {
+		size_t sz = l > 60000 ? l : 60000;
+
+		b = malloc(sizeof(Block) + sz);
+		if (!b)
+			return NULL;
+		b->used = 0;
+		b->size = sz;
+		b->next = idx->blocks;
+		idx->blocks = b;
+	}
+	memcpy(b->data + b->used, s, l);
+	b->used += l;
+	return b->data + b->used - l;
+}
+
+static bool is_ascii(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= INDEX_CHILDMAX)
+			return false;
+	return true;
+}
+
+int kmod_index_add(KmodIndex *idx, const char *key, const char *value, uint32_t priority)
+{
+	Entry *e;
+
+	if (!is_ascii(key) || !is_ascii(value))
+		return -EINVAL;
+	if (!GREEDY_REALLOC(idx->entries, idx->allocated, idx->n_entries + 1))
+		return -ENOMEM;
+	e = &idx->entries[idx->n_entries];
+	e->key = index_strdup(idx, key);
+	e->value = index_strdup(idx, value);
+	if (!e->key || !e->value)
+		return -ENOMEM;
+	e->priority = priority;
+	e->seq = (uint32_t)idx->n_entries++;
+	idx->sorted = false;
+	return 0;
+}
+
+size_t kmod_index_size(const KmodIndex *idx)
+{
+	return idx->n_entries;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	const Entry *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	if (c != 0)
+		return c;
+	if (x->priority != y->priority)
+		return x->priority < y->priority ? -1 : 1;
+	/* equal priority: the later insertion comes first, as depmod's list insert does */
+	return x->seq > y->seq ? -1 : x->seq < y->seq ? 1 : 0;
+}
+
+/* Writes the node for entries [lo, hi), which all share key[0..pos). The root keeps an empty
+ * prefix; any other node's prefix runs as far as all its keys agree and none ends. */
+static int write_node(const Entry *e, size_t lo, size_t hi, size_t pos, bool root, KBuf *out,
+		      uint32_t *ret_offset)
+{
+	uint32_t child_offs[INDEX_CHILDMAX];
+	unsigned first = INDEX_CHILDMAX, last = 0;
+	size_t p = pos, v_end, i;
+	uint32_t offset;
+	int r;
+
+	if (!root) {
+		const char *a = e[lo].key, *b = e[hi - 1].key;
+
+		while (a[p] && a[p] == b[p])
+			p++;
+	}
+
+	for (v_end = lo; v_end < hi && e[v_end].key[p] == '\0'; v_end++)
+		;
+
+	for (i = v_end; i < hi;) {
+		unsigned ch = (unsigned char)e[i].key[p];
+		size_t j = i + 1;
+
+		while (j < hi && (unsigned char)e[j].key[p] == ch)
+			j++;
+		if (first == INDEX_CHILDMAX) {
+			first = ch;
+			memset(child_offs, 0, sizeof(child_offs));
+		}
+		last = ch;
+		r = write_node(e, i, j, p + 1, false, out, &child_offs[ch]);
+		if (r < 0)
+			return r;
+		i = j;
+	}
+
+	if (out->size > INDEX_NODE_MASK)
+		return -EFBIG;
+	offset = (uint32_t)out->size;
+
+	if (p > pos) {
+		r = kbuf_put(out, e[lo].key + pos, p - pos);
+		if (r < 0 || (r = kbuf_putc(out, 0)) < 0)
+			return r;
+		offset |= INDEX_NODE_PREFIX;
+	}
+
+	if (first < INDEX_CHILDMAX) {
+		r = kbuf_reserve(out, 2 + 4 * (last - first + 1));
+		if (r < 0)
+			return r;
+		kbuf_putc(out, (char)first);
+		kbuf_putc(out, (char)last);
+		for (unsigned c = first; c <= last; c++)
+			kbuf_put_be32(out, child_offs[c]);
+		offset |= INDEX_NODE_CHILDS;
+	}
+
+	if (v_end > lo) {
+		r = kbuf_put_be32(out, (uint32_t)(v_end - lo));
+		if (r < 0)
+			return r;
+		for (i = lo; i < v_end; i++) {
+			r = kbuf_put_be32(out, e[i].priority);
+			if (r < 0 || (r = kbuf_put(out, e[i].value, strlen(e[i].value) + 1)) < 0)
+				return r;
+		}
+		offset |= INDEX_NODE_VALUES;
+	}
+
+	*ret_offset = offset;
+	return 0;
+}
+
+int kmod_index_write(KmodIndex *idx, KBuf *out)
+{
+	size_t start = out->size;
+	uint32_t root = 0;
+	unsigned char *h;
+	int r;
+
+	if (!idx->sorted) {
+		qsort(idx->entries, idx->n_entries, sizeof(Entry), entry_cmp);
+		idx->sorted = true;
+	}
+
+	r = kbuf_put_be32(out, KMOD_INDEX_MAGIC);
+	if (r < 0 || (r = kbuf_put_be32(out, KMOD_INDEX_VERSION)) < 0 ||
+	    (r = kbuf_put_be32(out, 0)) < 0)
+		return r;
+
+	/* offsets are relative to the start of the file: write into a view starting there */
+	if (start == 0) {
+		r = write_node(idx->entries, 0, idx->n_entries, 0, true, out, &root);
+	} else {
+		KBuf sub = {};
+
+		r = kbuf_put(&sub, out->data + start, 12);
+		if (r >= 0)
+			r = write_node(idx->entries, 0, idx->n_entries, 0, true, &sub, &root);
+		if (r >= 0) {
+			out->size = start;
+			r = kbuf_put(out, sub.data, sub.size);
+		}
+		kbuf_done(&sub);
+	}
+	if (r < 0)
+		return r;
+
+	h = (unsigned char *)out->data + start + 8;
+	h[0] = root >> 24;
+	h[1] = root >> 16;
+	h[2] = root >> 8;
+	h[3] = root;
+	return 0;
+}
+
+static uint32_t get_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+typedef struct Node {
+	const char *prefix; /* "" when none */
+	unsigned first, last;
+	const unsigned char *children; /* last - first + 1 big-endian offsets */
+	uint32_t n_values;
+	const unsigned char *values;
+} Node;
+
+static int node_parse(const unsigned char *d, size_t size, uint32_t off, Node *ret,
+		      const char **ret_why)
+{
+	uint32_t pos = off & INDEX_NODE_MASK;
+	Node n = { .prefix = "", .first = INDEX_CHILDMAX };
+	const unsigned char *nul;
+
+	if ((off & INDEX_NODE_FLAGS & ~(INDEX_NODE_PREFIX | INDEX_NODE_VALUES | INDEX_NODE_CHILDS)) ||
+	    pos < 12 || pos > size) {
+		*ret_why = "node offset out of range";
+		return -EBADMSG;
+	}
+	if (off & INDEX_NODE_PREFIX) {
+		nul = memchr(d + pos, 0, size - pos);
+		if (!nul) {
+			*ret_why = "unterminated prefix";
+			return -EBADMSG;
+		}
+		n.prefix = (const char *)d + pos;
+		pos = (uint32_t)(nul - d) + 1;
+	}
+	if (off & INDEX_NODE_CHILDS) {
+		if (size - pos < 2) {
+			*ret_why = "truncated child table";
+			return -EBADMSG;
+		}
+		n.first = d[pos];
+		n.last = d[pos + 1];
+		pos += 2;
+		if (n.first > n.last || n.last >= INDEX_CHILDMAX ||
+		    size - pos < 4 * (size_t)(n.last - n.first + 1)) {
+			*ret_why = "bad child table";
+			return -EBADMSG;
+		}
+		n.children = d + pos;
+		pos += 4 * (n.last - n.first + 1);
+	}
+	if (off & INDEX_NODE_VALUES) {
+		if (size - pos < 4) {
+			*ret_why = "truncated value count";
+			return -EBADMSG;
+		}
+		n.n_values = get_be32(d + pos);
+		pos += 4;
+		n.values = d + pos;
+	}
+	*ret = n;
+	return 0;
+}
+
+/* Walks the values of a node; returns the end position or -EBADMSG. */
+static int values_walk(const unsigned char *d, size_t size, const Node *n,
+		       void (*cb)(const char *value, uint32_t priority, void *userdata),
+		       void *userdata, const char **ret_why)
+{
+	size_t pos = (size_t)(n->values - d);
+
+	for (uint32_t i = 0; i < n->n_values; i++) {
+		const unsigned char *nul;
+		uint32_t prio;
+
+		if (size - pos < 5) {
+			*ret_why = "truncated value";
+			return -EBADMSG;
+		}
+		prio = get_be32(d + pos);
+		pos += 4;
+		nul = memchr(d + pos, 0, size - pos);
+		if (!nul) {
+			*ret_why = "unterminated value";
+			return -EBADMSG;
+		}
+		if (cb)
+			cb((const char *)d + pos, prio, userdata);
+		pos = (size_t)(nul - d) + 1;
+	}
+	return 0;
+}
+
+static int check_node(const unsigned char *d, size_t size, uint32_t off, uint8_t *seen,
+		      unsigned depth, const char **ret_why)
+{
+	uint32_t pos = off & INDEX_NODE_MASK;
+	Node n;
+	int r;
+
+	if (depth > 65536) {
+		*ret_why = "trie too deep";
+		return -EBADMSG;
+	}
+	r = node_parse(d, size, off, &n, ret_why);
+	if (r < 0)
+		return r;
+	if (seen[pos / 8] & (1u << (pos % 8)))
+		return 0;
+	seen[pos / 8] |= (uint8_t)(1u << (pos % 8));
+
+	if (n.values) {
+		r = values_walk(d, size, &n, NULL, NULL, ret_why);
+		if (r < 0)
+			return r;
+	}
+	for (unsigned c = n.first; n.children && c <= n.last; c++) {
+		uint32_t child = get_be32(n.children + 4 * (c - n.first));
+
+		if (child == 0)
+			continue;
+		if ((child & INDEX_NODE_MASK) >= pos) {
+			*ret_why = "child after its parent";
+			return -EBADMSG;
+		}
+		r = check_node(d, size, child, seen, depth + 1, ret_why);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int check_header(const unsigned char *d, size_t size, const char **ret_why)
+{
+	if (size < 12) {
+		*ret_why = "shorter than the header";
+		return -EBADMSG;
+	}
+	if (get_be32(d) != KMOD_INDEX_MAGIC) {
+		*ret_why = "bad magic";
+		return -EBADMSG;
+	}
+	if (get_be32(d + 4) != KMOD_INDEX_VERSION) {
+		*ret_why = "unsupported version";
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+int kmod_index_check(const void *data, size_t size, const char **ret_why)
+{
+	_cleanup_free_ uint8_t *seen = NULL;
+	const char *why = NULL;
+	int r;
+
+	r = check_header(data, size, &why);
+	if (r >= 0 && size > INDEX_NODE_MASK) {
+		why = "file too large";
+		r = -EBADMSG;
+	}
+	if (r >= 0) {
+		seen = calloc(size / 8 + 1, 1);
+		if (!seen)
+			return -ENOMEM;
+		r = check_node(data, size, get_be32((const unsigned char *)data + 8), seen, 0,
+			       &why);
+	}
+	if (r < 0 && ret_why)
+		*ret_why = why;
+	return r;
+}
+
+int kmod_index_lookup(const void *data, size_t size, const char *key,
+		      void (*cb)(const char *value, uint32_t priority, void *userdata),
+		      void *userdata)
+{
+	const unsigned char *d = data;
+	const char *why;
+	uint32_t off;
+	size_t i = 0;
+	Node n;
+	int r;
+
+	r = check_header(d, size, &why);
+	if (r < 0)
+		return r;
+	off = get_be32(d + 8);
+	for (;;) {
+		size_t pl;
+		unsigned ch;
+		uint32_t child;
+
+		r = node_parse(d, size, off, &n, &why);
+		if (r < 0)
+			return r;
+		pl = strlen(n.prefix);
+		if (strncmp(key + i, n.prefix, pl) != 0)
+			return 0;
+		i += pl;
+		if (key[i] == '\0') {
+			if (!n.values)
+				return 0;
+			r = values_walk(d, size, &n, cb, userdata, &why);
+			return r < 0 ? r : (int)n.n_values;
+		}
+		ch = (unsigned char)key[i];
+		if (!n.children || ch < n.first || ch > n.last)
+			return 0;
+		child = get_be32(n.children + 4 * (ch - n.first));
+		if (child == 0)
+			return 0;
+		if ((child & INDEX_NODE_MASK) >= (off & INDEX_NODE_MASK))
+			return -EBADMSG;
+		off = child;
+		i++;
+	}
+}
+
+int kmod_alias_normalize(const char *alias, char *buf)
+{
+	size_t i;
+
+	for (i = 0; alias[i]; i++) {
+		char c = alias[i];
+
+		if (c == '-')
+			buf[i] = '_';
+		else if (c == ']')
+			return -EINVAL;
+		else if (c == '[') {
+			while (alias[i] != ']' && alias[i] != '\0') {
+				buf[i] = alias[i];
+				i++;
+			}
+			if (alias[i] != ']')
+				return -EINVAL;
+			buf[i] = ']';
+		} else
+			buf[i] = c;
+	}
+	buf[i] = '\0';
+	return 0;
+}
