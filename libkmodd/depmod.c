@@ -1,2 +1,2299 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <ctype.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <regex.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include <libkmod.h>
+
 #include "depmod.h"
+#include "fileio.h"
+#include "hashmap.h"
+#include "kmodd-cleanup.h"
+#include "kmodindex.h"
+#include "log.h"
+#include "strv.h"
+
+#define CACHE_NAME ".kmodd-depmod.cache"
+#define JOURNAL_NAME ".kmodd-depmod.journal"
+#define JOURNAL_NEW ".kmodd-depmod.journal.new"
+#define TMP_PREFIX ".kmodd-tmp."
+#define CACHE_MAGIC "kmodd-depmod-cache 1"
+#define JOURNAL_MAGIC "kmodd-depmod-journal 1"
+
+/* The compressions Debian's kmod 30 depmod indexes (built without zlib). */
+static const char *const kmod_exts[] = { ".ko", ".ko.xz", ".ko.zst", NULL };
+
+/* Publish order: what a lookup reaches first (aliases) is replaced last. */
+enum {
+	F_DEP,
+	F_DEP_BIN,
+	F_SYMBOLS,
+	F_SYMBOLS_BIN,
+	F_SOFTDEP,
+	F_DEVNAME,
+	F_BUILTIN_BIN,
+	F_BUILTIN_ALIAS_BIN,
+	F_CACHE,
+	F_ALIAS,
+	F_ALIAS_BIN,
+	F_MAX,
+};
+
+static const char *const file_names[F_MAX] = {
+	[F_DEP] = "modules.dep",
+	[F_DEP_BIN] = "modules.dep.bin",
+	[F_SYMBOLS] = "modules.symbols",
+	[F_SYMBOLS_BIN] = "modules.symbols.bin",
+	[F_SOFTDEP] = "modules.softdep",
+	[F_DEVNAME] = "modules.devname",
+	[F_BUILTIN_BIN] = "modules.builtin.bin",
+	[F_BUILTIN_ALIAS_BIN] = "modules.builtin.alias.bin",
+	[F_CACHE] = CACHE_NAME,
+	[F_ALIAS] = "modules.alias",
+	[F_ALIAS_BIN] = "modules.alias.bin",
+};
+
+/* Text indexes whose identity the cache records. */
+static const int fingerprinted[] = { F_DEP, F_ALIAS, F_SOFTDEP, F_SYMBOLS };
+
+static inline void closedirp(DIR **d)
+{
+	if (*d)
+		closedir(*d);
+}
+
+typedef struct Mod {
+	char *name;
+	char *path; /* relative to the module directory */
+	char **aliases;
+	char **softdeps;
+	uint32_t *exports;
+	size_t n_exports;
+	uint32_t *needs; /* in the order libkmod lists the module's dependency symbols */
+	size_t n_needs;
+
+	/* computed */
+	int sort_idx;
+	uint32_t bucket;
+	unsigned idx;
+	struct Mod **deps;
+	size_t n_deps, alloc_deps;
+	unsigned users;
+	int dep_sort_idx;
+	unsigned stamp;
+} Mod;
+
+typedef enum SearchType {
+	SEARCH_PATH,
+	SEARCH_BUILTIN,
+	SEARCH_EXTERNAL,
+} SearchType;
+
+typedef struct Search {
+	SearchType type;
+	char *path;
+} Search;
+
+typedef struct Config {
+	Search *searches; /* highest priority last, as depmod numbers them */
+	size_t n_searches;
+	char **overrides; /* "subdir/modname", most recent first */
+	char **excludes;
+} Config;
+
+typedef struct Cand {
+	char *path;  /* the winner, as depmod picks it */
+	char **all;  /* every file providing the name */
+} Cand;
+
+typedef struct Depmod {
+	char *root, *kver, *dir;
+	Config cfg;
+	struct kmod_ctx *ctx;
+	Hashmap *sym_ids; /* name -> id + 1 */
+	char **syms;
+	size_t n_syms, alloc_syms;
+	Hashmap *mods; /* name -> Mod (owned) */
+	Mod **array;
+	size_t n_array;
+	Hashmap *tree; /* name -> Cand (owned): what the tree holds */
+	unsigned long generation;
+	DepmodReport *rep;
+} Depmod;
+
+typedef struct Output {
+	KBuf buf[F_MAX];
+	bool present[F_MAX];
+} Output;
+
+void depmod_report_done(DepmodReport *r)
+{
+	free(r->full_reason);
+	strv_free(r->differences);
+	free(r->error_path);
+	free(r->error_message);
+	*r = (DepmodReport){};
+}
+
+_printf_(4, 5) static int report_error(DepmodReport *rep, int error, const char *path,
+				       const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!rep)
+		return error;
+	free(rep->error_path);
+	free(rep->error_message);
+	rep->error_path = path ? strdup(path) : NULL;
+	rep->error_message = NULL;
+	va_start(ap, fmt);
+	if (vasprintf(&rep->error_message, fmt, ap) < 0)
+		rep->error_message = NULL;
+	va_end(ap);
+	log_debug("depmod: %s: %s", strna(path), strna(rep->error_message));
+	return error;
+}
+
+static void mod_free(void *p)
+{
+	Mod *m = p;
+
+	if (!m)
+		return;
+	free(m->name);
+	free(m->path);
+	strv_free(m->aliases);
+	strv_free(m->softdeps);
+	free(m->exports);
+	free(m->needs);
+	free(m->deps);
+	free(m);
+}
+
+static void cand_free(void *p)
+{
+	Cand *c = p;
+
+	if (!c)
+		return;
+	free(c->path);
+	strv_free(c->all);
+	free(c);
+}
+
+static void config_done(Config *c)
+{
+	for (size_t i = 0; i < c->n_searches; i++)
+		free(c->searches[i].path);
+	free(c->searches);
+	strv_free(c->overrides);
+	strv_free(c->excludes);
+	*c = (Config){};
+}
+
+static Depmod *depmod_free(Depmod *d)
+{
+	if (!d)
+		return NULL;
+	hashmap_free(d->mods);
+	hashmap_free(d->tree);
+	hashmap_free(d->sym_ids);
+	for (size_t i = 0; i < d->n_syms; i++)
+		free(d->syms[i]);
+	free(d->syms);
+	free(d->array);
+	kmod_unref(d->ctx);
+	config_done(&d->cfg);
+	free(d->root);
+	free(d->kver);
+	free(d->dir);
+	free(d);
+	return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(Depmod *, depmod_free);
+
+static void output_done(Output *o)
+{
+	for (int i = 0; i < F_MAX; i++)
+		kbuf_done(&o->buf[i]);
+}
+
+/* ---- names and hashing, as kmod computes them ---- */
+
+static bool has_kmod_ext(const char *name)
+{
+	size_t l = strlen(name);
+
+	for (const char *const *e = kmod_exts; *e; e++) {
+		size_t el = strlen(*e);
+		if (l > el && streq(name + l - el, *e))
+			return true;
+	}
+	return false;
+}
+
+/* kmod's path_to_modname(): the basename up to the first '.', '-' as '_'. */
+static char *modname_from_path(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	size_t l;
+	char *n;
+
+	base = base ? base + 1 : path;
+	l = strcspn(base, ".");
+	n = strndup(base, l);
+	if (!n)
+		return NULL;
+	for (char *p = n; *p; p++)
+		if (*p == '-')
+			*p = '_';
+	return n;
+}
+
+/* kmod's shared/hash.c hash function; its tables iterate by bucket, then by key. */
+static uint32_t hash_superfast(const char *key, unsigned len)
+{
+	unsigned tmp, hash = len, rem = len & 3;
+
+	len /= 4;
+	for (; len > 0; len--) {
+		uint16_t a, b;
+
+		memcpy(&a, key, 2);
+		memcpy(&b, key + 2, 2);
+		hash += a;
+		tmp = ((unsigned)b << 11) ^ hash;
+		hash = (hash << 16) ^ tmp;
+		key += 4;
+		hash += hash >> 11;
+	}
+	switch (rem) {
+	case 3: {
+		uint16_t a;
+
+		memcpy(&a, key, 2);
+		hash += a;
+		hash ^= hash << 16;
+		hash ^= (unsigned)((signed char)key[2] << 18);
+		hash += hash >> 11;
+		break;
+	}
+	case 2: {
+		uint16_t a;
+
+		memcpy(&a, key, 2);
+		hash += a;
+		hash ^= hash << 11;
+		hash += hash >> 17;
+		break;
+	}
+	case 1:
+		hash += (unsigned)(signed char)*key;
+		hash ^= hash << 10;
+		hash += hash >> 1;
+		break;
+	}
+	hash ^= hash << 3;
+	hash += hash >> 5;
+	hash ^= hash << 4;
+	hash += hash >> 17;
+	hash ^= hash << 25;
+	hash += hash >> 6;
+	return hash;
+}
+
+/* ---- symbols ---- */
+
+static int sym_intern(Depmod *d, const char *name, uint32_t *ret)
+{
+	uintptr_t v = (uintptr_t)hashmap_get(d->sym_ids, name);
+	char *copy;
+	int r;
+
+	if (v > 0) {
+		*ret = (uint32_t)(v - 1);
+		return 0;
+	}
+	if (!GREEDY_REALLOC(d->syms, d->alloc_syms, d->n_syms + 1))
+		return -ENOMEM;
+	copy = strdup(name);
+	if (!copy)
+		return -ENOMEM;
+	r = hashmap_put(d->sym_ids, copy, (void *)(uintptr_t)(d->n_syms + 1));
+	if (r < 0) {
+		free(copy);
+		return r;
+	}
+	d->syms[d->n_syms] = copy;
+	*ret = (uint32_t)d->n_syms++;
+	return 0;
+}
+
+static int ids_append(uint32_t **ids, size_t *n, size_t *alloc, uint32_t id)
+{
+	if (!GREEDY_REALLOC(*ids, *alloc, *n + 1))
+		return -ENOMEM;
+	(*ids)[(*n)++] = id;
+	return 0;
+}
+
+/* ---- configuration: depmod.d under the root ---- */
+
+static bool kernel_matches(const char *kver, const char *pattern)
+{
+	regex_t re;
+	int status;
+
+	if (streq(pattern, "*"))
+		return true;
+	if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) != 0)
+		return false;
+	status = regexec(&re, kver, 0, NULL, 0);
+	regfree(&re);
+	return status == 0;
+}
+
+static int config_add_search(Config *c, const char *word)
+{
+	Search *s;
+
+	/* depmod prepends; the first listed ends up with the highest number */
+	s = realloc(c->searches, (c->n_searches + 1) * sizeof(Search));
+	if (!s)
+		return -ENOMEM;
+	c->searches = s;
+	memmove(s + 1, s, c->n_searches * sizeof(Search));
+	s[0] = (Search){ SEARCH_PATH, NULL };
+	if (streq(word, "built-in"))
+		s[0].type = SEARCH_BUILTIN;
+	else if (streq(word, "external"))
+		s[0].type = SEARCH_EXTERNAL;
+	else if (!(s[0].path = strdup(word))) {
+		memmove(s, s + 1, c->n_searches * sizeof(Search));
+		return -ENOMEM;
+	}
+	c->n_searches++;
+	return 0;
+}
+
+static int config_parse_file(Config *c, const char *path, const char *kver)
+{
+	_cleanup_free_ char *data = NULL;
+	char *line, *next;
+	int r;
+
+	r = read_full_file(path, 1024 * 1024, &data, NULL);
+	if (r < 0)
+		return r;
+	for (line = data; line && *line; line = next) {
+		char *save = NULL, *cmd;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		if (line[0] == '#')
+			continue;
+		cmd = strtok_r(line, "\t ", &save);
+		if (!cmd)
+			continue;
+		if (streq(cmd, "search")) {
+			const char *w;
+			while ((w = strtok_r(NULL, "\t ", &save)))
+				if ((r = config_add_search(c, w)) < 0)
+					return r;
+		} else if (streq(cmd, "override")) {
+			const char *mod = strtok_r(NULL, "\t ", &save);
+			const char *ver = strtok_r(NULL, "\t ", &save);
+			const char *sub = strtok_r(NULL, "\t ", &save);
+			char *o;
+
+			if (!mod || !ver || !sub || !kernel_matches(kver, ver))
+				continue;
+			if (asprintf(&o, "%s/%s", sub, mod) < 0)
+				return -ENOMEM;
+			/* depmod checks the most recent override first */
+			r = strv_consume(&c->overrides, o);
+			if (r < 0)
+				return r;
+			memmove(c->overrides + 1, c->overrides,
+				(strv_length(c->overrides) - 1) * sizeof(char *));
+			c->overrides[0] = o;
+		} else if (streq(cmd, "exclude")) {
+			const char *w;
+			while ((w = strtok_r(NULL, "\t ", &save)))
+				if ((r = strv_extend(&c->excludes, w)) < 0)
+					return r;
+		} else
+			log_debug("depmod: %s: '%s' not supported, ignoring", path, cmd);
+	}
+	return 0;
+}
+
+static int config_load(Config *c, const char *root, const char *kver)
+{
+	static const char *const dirs[] = { "etc/depmod.d", "run/depmod.d",
+					    "usr/local/lib/depmod.d", "lib/depmod.d" };
+	_cleanup_strv_free_ char **names = NULL, **paths = NULL;
+	int r;
+
+	for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+		_cleanup_free_ char *dir = path_join(root, dirs[i]);
+		DIR *dp;
+		struct dirent *de;
+
+		if (!dir)
+			return -ENOMEM;
+		dp = opendir(dir);
+		if (!dp)
+			continue;
+		while ((de = readdir(dp))) {
+			size_t l = strlen(de->d_name);
+			char *p;
+
+			if (de->d_name[0] == '.' || l < 6 || !endswith(de->d_name, ".conf"))
+				continue;
+			if (strv_contains(names, de->d_name))
+				continue; /* the first directory wins */
+			p = path_join(dir, de->d_name);
+			if (!p || strv_extend(&names, de->d_name) < 0 || strv_consume(&paths, p) < 0) {
+				closedir(dp);
+				return -ENOMEM;
+			}
+		}
+		closedir(dp);
+	}
+	/* sorted by file name */
+	for (size_t i = 0; names && names[i]; i++)
+		for (size_t j = i + 1; names[j]; j++)
+			if (strcmp(names[j], names[i]) < 0) {
+				char *t = names[i];
+				names[i] = names[j];
+				names[j] = t;
+				t = paths[i];
+				paths[i] = paths[j];
+				paths[j] = t;
+			}
+	STRV_FOREACH(p, paths) {
+		r = config_parse_file(c, *p, kver);
+		if (r < 0)
+			log_debug("depmod: %s: %s, ignoring", *p, ERRNO_NAME(-r));
+	}
+	if (c->n_searches == 0)
+		return config_add_search(c, "updates");
+	return 0;
+}
+
+/* depmod's priority of a file, for telling equal-priority collisions apart: an override
+ * beats everything, then the search list, unlisted directories taking built-in's place. */
+static int config_priority(const Config *c, const char *rel)
+{
+	const char *base = strrchr(rel, '/');
+	size_t baselen = base ? (size_t)(base - rel) + 1 : 0;
+	size_t len = baselen + strcspn(rel + baselen, ".");
+	int bprio = -1, prio = -1;
+
+	STRV_FOREACH(o, c->overrides)
+		if (strlen(*o) == len && strncmp(*o, rel, len) == 0)
+			return INT_MAX;
+	for (size_t i = 0; i < c->n_searches; i++) {
+		const Search *s = &c->searches[i];
+		size_t sl;
+
+		if (s->type == SEARCH_BUILTIN) {
+			bprio = (int)i;
+			continue;
+		}
+		if (s->type != SEARCH_PATH)
+			continue;
+		sl = strlen(s->path);
+		if (len > sl && rel[sl] == '/' && memcmp(s->path, rel, sl) == 0)
+			prio = (int)i;
+	}
+	return prio < 0 ? bprio : prio;
+}
+
+/* depmod_module_is_higher_priority(), on paths relative to the module directory: true when the
+ * module already found (old) stays. */
+static bool config_old_wins(const Config *c, const char *oldrel, const char *newrel)
+{
+	const char *ob = strrchr(oldrel, '/'), *nb = strrchr(newrel, '/');
+	size_t obl = ob ? (size_t)(ob - oldrel) + 1 : 0, nbl = nb ? (size_t)(nb - newrel) + 1 : 0;
+	size_t oldlen = obl + strcspn(oldrel + obl, ".");
+	size_t newlen = nbl + strcspn(newrel + nbl, ".");
+	int bprio = -1, oldprio = -1, newprio = -1;
+
+	STRV_FOREACH(o, c->overrides) {
+		size_t l = strlen(*o);
+		if (newlen == l && memcmp(*o, newrel, l) == 0)
+			return false;
+		if (oldlen == l && memcmp(*o, oldrel, l) == 0)
+			return true;
+	}
+	for (size_t i = 0; i < c->n_searches; i++) {
+		const Search *s = &c->searches[i];
+		size_t sl;
+
+		if (s->type == SEARCH_BUILTIN) {
+			bprio = (int)i;
+			continue;
+		}
+		if (s->type != SEARCH_PATH)
+			continue;
+		sl = strlen(s->path);
+		if (newlen > sl && newrel[sl] == '/' && memcmp(s->path, newrel, sl) == 0)
+			newprio = (int)i;
+		else if (oldlen > sl && oldrel[sl] == '/' && memcmp(s->path, oldrel, sl) == 0)
+			oldprio = (int)i;
+	}
+	if (newprio < 0)
+		newprio = bprio;
+	if (oldprio < 0)
+		oldprio = bprio;
+	return newprio <= oldprio;
+}
+
+/* ---- the tree, walked as depmod walks it ---- */
+
+static bool excluded(const Config *c, const char *name)
+{
+	if (streq(name, ".") || streq(name, "..") || streq(name, "build") || streq(name, "source"))
+		return true;
+	return strv_contains(c->excludes, name);
+}
+
+static int tree_add(Depmod *d, const char *rel)
+{
+	_cleanup_free_ char *name = modname_from_path(rel);
+	Cand *c;
+	int r;
+
+	if (!name)
+		return -ENOMEM;
+	c = hashmap_get(d->tree, name);
+	if (!c) {
+		c = calloc(1, sizeof(Cand));
+		if (!c || !(c->path = strdup(rel))) {
+			cand_free(c);
+			return -ENOMEM;
+		}
+		r = hashmap_put(d->tree, name, c);
+		if (r < 0) {
+			cand_free(c);
+			return r;
+		}
+		name = NULL;
+	} else if (!config_old_wins(&d->cfg, c->path, rel)) {
+		char *p = strdup(rel);
+		if (!p)
+			return -ENOMEM;
+		free(c->path);
+		c->path = p;
+	}
+	return strv_extend(&c->all, rel);
+}
+
+static int tree_walk_dir(Depmod *d, int dfd, const char *prefix)
+{
+	_cleanup_(closedirp) DIR *dp = NULL;
+	struct dirent *de;
+	int r;
+
+	dp = fdopendir(dfd);
+	if (!dp) {
+		safe_close(dfd);
+		return negative_errno();
+	}
+	while ((de = readdir(dp))) {
+		const char *name = de->d_name;
+		_cleanup_free_ char *rel = NULL;
+		bool is_dir;
+
+		if (excluded(&d->cfg, name))
+			continue;
+		if (de->d_type == DT_REG)
+			is_dir = false;
+		else if (de->d_type == DT_DIR)
+			is_dir = true;
+		else {
+			struct stat st;
+
+			if (fstatat(dirfd(dp), name, &st, 0) < 0)
+				continue;
+			if (S_ISREG(st.st_mode))
+				is_dir = false;
+			else if (S_ISDIR(st.st_mode))
+				is_dir = true;
+			else
+				continue;
+		}
+		if (!is_dir && !has_kmod_ext(name))
+			continue;
+		if (asprintf(&rel, "%s%s%s", prefix, name, is_dir ? "/" : "") < 0)
+			return -ENOMEM;
+		if (is_dir) {
+			int fd = openat(dirfd(dp), name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+			if (fd < 0)
+				continue;
+			r = tree_walk_dir(d, fd, rel);
+		} else
+			r = tree_add(d, rel);
+		if (r == -ENOMEM)
+			return r;
+	}
+	return 0;
+}
+
+static int tree_walk(Depmod *d)
+{
+	int fd;
+
+	d->tree = hashmap_new(free, cand_free);
+	if (!d->tree)
+		return -ENOMEM;
+	fd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return negative_errno();
+	return tree_walk_dir(d, fd, "");
+}
+
+/* ---- reading modules through libkmod ---- */
+
+static void kmod_log_debug(void *data, int priority, const char *file, int line, const char *fn,
+			   const char *format, va_list args)
+{
+	_cleanup_free_ char *s = NULL;
+
+	if (vasprintf(&s, format, args) >= 0)
+		log_debug("libkmod: %s", s);
+}
+
+static int mod_read(Depmod *d, Mod *m, bool strict)
+{
+	_cleanup_(kmod_module_unrefp) struct kmod_module *km = NULL;
+	_cleanup_(kmod_module_info_free_listp) struct kmod_list *info = NULL;
+	_cleanup_(kmod_module_symbols_free_listp) struct kmod_list *syms = NULL;
+	_cleanup_(kmod_module_dependency_symbols_free_listp) struct kmod_list *deps = NULL;
+	_cleanup_free_ char *abs = path_join(d->dir, m->path);
+	struct kmod_list *l;
+	size_t alloc = 0;
+	int r;
+
+	if (!abs)
+		return -ENOMEM;
+	r = kmod_module_new_from_path(d->ctx, abs, &km);
+	if (r < 0)
+		return report_error(d->rep, r, abs, "cannot open the module: %s", ERRNO_NAME(-r));
+
+	r = kmod_module_get_info(km, &info);
+	if (r < 0 && strict)
+		return report_error(d->rep, -ENOEXEC, abs,
+				    "not a kernel module (no ELF .modinfo section readable)");
+	kmod_list_foreach(l, info) {
+		const char *key = kmod_module_info_get_key(l);
+		const char *value = kmod_module_info_get_value(l);
+
+		if (streq(key, "alias"))
+			r = strv_extend(&m->aliases, value);
+		else if (streq(key, "softdep"))
+			r = strv_extend(&m->softdeps, value);
+		else
+			continue;
+		if (r < 0)
+			return r;
+	}
+
+	if (kmod_module_get_symbols(km, &syms) >= 0)
+		kmod_list_foreach(l, syms) {
+			uint32_t id;
+
+			r = sym_intern(d, kmod_module_symbol_get_symbol(l), &id);
+			if (r < 0 || (r = ids_append(&m->exports, &m->n_exports, &alloc, id)) < 0)
+				return r;
+		}
+
+	alloc = 0;
+	if (kmod_module_get_dependency_symbols(km, &deps) >= 0)
+		kmod_list_foreach(l, deps) {
+			uint32_t id;
+
+			r = sym_intern(d, kmod_module_dependency_symbol_get_symbol(l), &id);
+			if (r < 0 || (r = ids_append(&m->needs, &m->n_needs, &alloc, id)) < 0)
+				return r;
+		}
+	if (d->rep)
+		d->rep->n_read++;
+	return 0;
+}
+
+static int mod_new(const char *name, const char *path, Mod **ret)
+{
+	Mod *m = calloc(1, sizeof(Mod));
+
+	if (!m)
+		return -ENOMEM;
+	m->name = strdup(name);
+	m->path = strdup(path);
+	if (!m->name || !m->path) {
+		mod_free(m);
+		return -ENOMEM;
+	}
+	*ret = m;
+	return 0;
+}
+
+static int depmod_new(const char *root, const char *kver, DepmodReport *rep, Depmod **ret)
+{
+	_cleanup_(depmod_freep) Depmod *d = NULL;
+	const char *null_config = NULL;
+	int r;
+
+	d = calloc(1, sizeof(Depmod));
+	if (!d)
+		return -ENOMEM;
+	d->rep = rep;
+	d->root = strdup(root);
+	d->kver = strdup(kver);
+	d->dir = path_join(root, "lib/modules", kver);
+	d->sym_ids = hashmap_new(NULL, NULL);
+	d->mods = hashmap_new(NULL, mod_free);
+	if (!d->root || !d->kver || !d->dir || !d->sym_ids || !d->mods)
+		return -ENOMEM;
+	if (access(d->dir, F_OK) < 0)
+		return report_error(rep, negative_errno(), d->dir, "no module directory");
+	r = config_load(&d->cfg, root, kver);
+	if (r < 0)
+		return r;
+	d->ctx = kmod_new(d->dir, &null_config);
+	if (!d->ctx)
+		return -ENOMEM;
+	kmod_set_log_fn(d->ctx, kmod_log_debug, NULL);
+	*ret = TAKE_PTR(d);
+	return 0;
+}
+
+static int mods_put(Depmod *d, Mod *m)
+{
+	int r = hashmap_put(d->mods, m->name, m);
+
+	if (r < 0)
+		mod_free(m);
+	return r;
+}
+
+/* Every winner of the tree, read in full. */
+static int model_from_tree(Depmod *d)
+{
+	const char *name;
+	Cand *c;
+	int r;
+
+	HASHMAP_FOREACH_KEY(c, name, d->tree) {
+		Mod *m;
+
+		r = mod_new(name, c->path, &m);
+		if (r < 0)
+			return r;
+		r = mod_read(d, m, false);
+		if (r < 0) {
+			mod_free(m);
+			return r;
+		}
+		r = mods_put(d, m);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- computing the indexes ---- */
+
+static int sort_cmp(const void *a, const void *b)
+{
+	const Mod *x = *(Mod *const *)a, *y = *(Mod *const *)b;
+
+	if (x->sort_idx != y->sort_idx)
+		return x->sort_idx < y->sort_idx ? -1 : 1;
+	/* depmod fills its array from its name hash and sorts stably: bucket, then name */
+	if (x->bucket != y->bucket)
+		return x->bucket < y->bucket ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+static int dep_cmp(const void *a, const void *b)
+{
+	const Mod *x = *(Mod *const *)a, *y = *(Mod *const *)b;
+
+	return x->dep_sort_idx - y->dep_sort_idx;
+}
+
+/* modules.order: the module array follows it; modules it does not list come after, in
+ * depmod's hash order. A last line without '\n' makes depmod skip the ordering altogether. */
+static int order_modules(Depmod *d)
+{
+	_cleanup_free_ char *path = path_join(d->dir, "modules.order"), *data = NULL;
+	_cleanup_hashmap_free_ Hashmap *by_uncrel = NULL;
+	const char *name;
+	size_t n = 0, size = 0, total;
+	bool sorted = false;
+	Mod *m;
+	int r;
+
+	if (!path)
+		return -ENOMEM;
+	free(d->array);
+	d->array = calloc(hashmap_size(d->mods) + 1, sizeof(Mod *));
+	by_uncrel = hashmap_new(free, NULL);
+	if (!d->array || !by_uncrel)
+		return -ENOMEM;
+
+	HASHMAP_FOREACH_KEY(m, name, d->mods) {
+		const char *base = strrchr(m->path, '/');
+		size_t bl = base ? (size_t)(base - m->path) + 1 : 0;
+		size_t ul = bl + strlen(m->name) + 3;
+		char *u = strndup(m->path, ul);
+
+		if (!u)
+			return -ENOMEM;
+		r = hashmap_put(by_uncrel, u, m);
+		if (r < 0) {
+			free(u);
+			if (r != -EEXIST)
+				return r;
+		}
+		m->sort_idx = 1;
+		m->bucket = hash_superfast(m->name, (unsigned)strlen(m->name)) & 511;
+		d->array[n++] = m;
+	}
+	d->n_array = n;
+
+	r = read_full_file(path, 0, &data, &size);
+	if (r >= 0 && (size == 0 || data[size - 1] == '\n')) {
+		size_t lines = 0;
+
+		for (size_t i = 0; i < size; i++)
+			lines += data[i] == '\n';
+		total = lines + 1;
+		size_t idx = 0;
+		for (char *line = data, *next; line < data + size; line = next) {
+			next = strchr(line, '\n');
+			*next++ = 0;
+			idx++;
+			m = hashmap_get(by_uncrel, line);
+			if (m)
+				m->sort_idx = (int)idx - (int)total;
+		}
+		sorted = true;
+	}
+	if (!sorted)
+		HASHMAP_FOREACH_KEY(m, name, d->mods)
+			m->sort_idx = 1;
+	qsort(d->array, n, sizeof(Mod *), sort_cmp);
+	for (size_t i = 0; i < n; i++)
+		d->array[i]->idx = (unsigned)i;
+	return 0;
+}
+
+static int compute_deps(Depmod *d)
+{
+	_cleanup_free_ Mod **owner = calloc(d->n_syms + 1, sizeof(Mod *));
+	_cleanup_free_ unsigned *users = NULL, *stack = NULL;
+	size_t n = d->n_array, n_roots = 0, n_sorted = 0;
+
+	if (!owner)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		Mod *m = d->array[i];
+
+		m->n_deps = 0;
+		m->users = 0;
+		m->dep_sort_idx = INT32_MAX;
+		for (size_t j = 0; j < m->n_exports; j++)
+			owner[m->exports[j]] = m;
+	}
+	for (size_t i = 0; i < n; i++) {
+		Mod *m = d->array[i];
+
+		for (size_t j = 0; j < m->n_needs; j++) {
+			uint32_t id = m->needs[j];
+			Mod *o;
+			bool dup = false;
+
+			if (d->syms[id][0] == '.') {
+				uintptr_t v = (uintptr_t)hashmap_get(d->sym_ids, d->syms[id] + 1);
+				if (v == 0)
+					continue;
+				id = (uint32_t)(v - 1);
+			}
+			o = owner[id];
+			if (!o)
+				continue;
+			for (size_t k = 0; k < m->n_deps; k++)
+				if (m->deps[k] == o) {
+					dup = true;
+					break;
+				}
+			if (dup)
+				continue;
+			if (!GREEDY_REALLOC(m->deps, m->alloc_deps, m->n_deps + 1))
+				return -ENOMEM;
+			m->deps[m->n_deps++] = o;
+			o->users++;
+		}
+	}
+
+	/* depmod's topological sort: roots in array order on a stack */
+	users = calloc(n + 1, sizeof(unsigned));
+	stack = calloc(n + 1, sizeof(unsigned));
+	if (!users || !stack)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		users[i] = d->array[i]->users;
+		if (users[i] == 0)
+			stack[n_roots++] = (unsigned)i;
+	}
+	while (n_roots > 0) {
+		Mod *src = d->array[stack[--n_roots]];
+
+		src->dep_sort_idx = (int)n_sorted++;
+		for (size_t k = 0; k < src->n_deps; k++) {
+			unsigned di = src->deps[k]->idx;
+
+			if (--users[di] == 0)
+				stack[n_roots++] = di;
+		}
+	}
+	if (n_sorted < n) {
+		for (size_t i = 0; i < n; i++)
+			if (users[i] > 0)
+				return report_error(d->rep, -ELOOP, d->array[i]->path,
+						    "module is part of a dependency cycle");
+		return -ELOOP;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (d->array[i]->n_deps > 1)
+			qsort(d->array[i]->deps, d->array[i]->n_deps, sizeof(Mod *), dep_cmp);
+	return 0;
+}
+
+static int closure_collect(Mod *m, unsigned stamp, Mod ***list, size_t *n, size_t *alloc)
+{
+	for (size_t i = 0; i < m->n_deps; i++) {
+		Mod *dep = m->deps[i];
+		int r;
+
+		if (dep->stamp == stamp)
+			continue;
+		dep->stamp = stamp;
+		if (!GREEDY_REALLOC(*list, *alloc, *n + 1))
+			return -ENOMEM;
+		(*list)[(*n)++] = dep;
+		r = closure_collect(dep, stamp, list, n, alloc);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int write_deps(Depmod *d, Output *o)
+{
+	_cleanup_kmod_index_free_ KmodIndex *idx = kmod_index_new();
+	_cleanup_free_ Mod **list = NULL;
+	size_t alloc = 0;
+	KBuf line = {};
+	int r = 0;
+
+	if (!idx)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->n_array; i++)
+		d->array[i]->stamp = 0;
+	for (size_t i = 0; i < d->n_array && r >= 0; i++) {
+		Mod *m = d->array[i];
+		size_t n = 0;
+
+		line.size = 0;
+		r = kbuf_puts(&line, m->path);
+		if (r >= 0)
+			r = kbuf_putc(&line, ':');
+		if (r >= 0)
+			r = closure_collect(m, (unsigned)i + 1, &list, &n, &alloc);
+		if (r < 0)
+			break;
+		if (n > 1)
+			qsort(list, n, sizeof(Mod *), dep_cmp);
+		for (size_t j = 0; j < n && r >= 0; j++) {
+			r = kbuf_putc(&line, ' ');
+			if (r >= 0)
+				r = kbuf_puts(&line, list[j]->path);
+		}
+		if (r >= 0)
+			r = kbuf_put(&o->buf[F_DEP], line.data, line.size);
+		if (r >= 0)
+			r = kbuf_putc(&o->buf[F_DEP], '\n');
+		if (r >= 0)
+			r = kmod_index_add(idx, m->name, line.data, m->idx);
+	}
+	kbuf_done(&line);
+	if (r < 0)
+		return r;
+	o->present[F_DEP] = o->present[F_DEP_BIN] = true;
+	return kmod_index_write(idx, &o->buf[F_DEP_BIN]);
+}
+
+static int write_aliases(Depmod *d, Output *o)
+{
+	_cleanup_kmod_index_free_ KmodIndex *idx = kmod_index_new();
+	KBuf *t = &o->buf[F_ALIAS], *s = &o->buf[F_SOFTDEP], *dv = &o->buf[F_DEVNAME];
+	_cleanup_free_ char *norm = NULL;
+	size_t norm_size = 0;
+	bool devname_empty = true;
+	int r;
+
+	if (!idx)
+		return -ENOMEM;
+	r = kbuf_puts(t, "# Aliases extracted from modules themselves.\n");
+	if (r >= 0)
+		r = kbuf_puts(s, "# Soft dependencies extracted from modules themselves.\n");
+	for (size_t i = 0; i < d->n_array && r >= 0; i++) {
+		Mod *m = d->array[i];
+		const char *devname = NULL;
+		char type = 0;
+		unsigned major = 0, minor = 0;
+
+		STRV_FOREACH(a, m->aliases) {
+			size_t l = strlen(*a) + 1;
+
+			r = kbuf_printf(t, "alias %s %s\n", *a, m->name);
+			if (r < 0)
+				return r;
+			if (l > norm_size) {
+				free(norm);
+				norm_size = l * 2;
+				norm = malloc(norm_size);
+				if (!norm)
+					return -ENOMEM;
+			}
+			if (l <= PATH_MAX && kmod_alias_normalize(*a, norm) >= 0) {
+				r = kmod_index_add(idx, norm, m->name, m->idx);
+				if (r < 0)
+					return r;
+			}
+		}
+		STRV_FOREACH(a, m->softdeps) {
+			r = kbuf_printf(s, "softdep %s %s\n", m->name, *a);
+			if (r < 0)
+				return r;
+		}
+		STRV_FOREACH(a, m->aliases) {
+			unsigned maj, min;
+			const char *v;
+
+			if ((v = startswith(*a, "devname:")))
+				devname = v;
+			else if (sscanf(*a, "char-major-%u-%u", &maj, &min) == 2) {
+				type = 'c';
+				major = maj;
+				minor = min;
+			} else if (sscanf(*a, "block-major-%u-%u", &maj, &min) == 2) {
+				type = 'b';
+				major = maj;
+				minor = min;
+			}
+			if (type && devname)
+				break;
+		}
+		if (devname && type) {
+			if (devname_empty) {
+				r = kbuf_puts(dv, "# Device nodes to trigger on-demand module loading.\n");
+				if (r < 0)
+					return r;
+				devname_empty = false;
+			}
+			r = kbuf_printf(dv, "%s %s %c%u:%u\n", m->name, devname, type, major, minor);
+		}
+	}
+	if (r < 0)
+		return r;
+	o->present[F_ALIAS] = o->present[F_ALIAS_BIN] = true;
+	o->present[F_SOFTDEP] = o->present[F_DEVNAME] = true;
+	return kmod_index_write(idx, &o->buf[F_ALIAS_BIN]);
+}
+
+typedef struct SymOut {
+	uint32_t bucket;
+	const char *name;
+	const Mod *owner;
+} SymOut;
+
+static int symout_cmp(const void *a, const void *b)
+{
+	const SymOut *x = a, *y = b;
+
+	if (x->bucket != y->bucket)
+		return x->bucket < y->bucket ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+static int write_symbols(Depmod *d, Output *o)
+{
+	_cleanup_kmod_index_free_ KmodIndex *idx = kmod_index_new();
+	_cleanup_free_ Mod **owner = calloc(d->n_syms + 1, sizeof(Mod *));
+	_cleanup_free_ SymOut *out = NULL;
+	_cleanup_free_ char *key = NULL;
+	size_t n = 0, key_size = 0;
+	KBuf *t = &o->buf[F_SYMBOLS];
+	int r;
+
+	if (!idx || !owner)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->n_array; i++)
+		for (size_t j = 0; j < d->array[i]->n_exports; j++)
+			owner[d->array[i]->exports[j]] = d->array[i];
+	out = calloc(d->n_syms + 1, sizeof(SymOut));
+	if (!out)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->n_syms; i++)
+		if (owner[i])
+			out[n++] = (SymOut){ hash_superfast(d->syms[i], (unsigned)strlen(d->syms[i])) &
+						     2047,
+					     d->syms[i], owner[i] };
+	qsort(out, n, sizeof(SymOut), symout_cmp);
+
+	r = kbuf_puts(t, "# Aliases for symbols, used by symbol_request().\n");
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		size_t l = strlen(out[i].name) + sizeof("symbol:");
+
+		r = kbuf_printf(t, "alias symbol:%s %s\n", out[i].name, out[i].owner->name);
+		if (r < 0)
+			break;
+		if (l > key_size) {
+			free(key);
+			key_size = l * 2;
+			key = malloc(key_size);
+			if (!key)
+				return -ENOMEM;
+		}
+		snprintf(key, key_size, "symbol:%s", out[i].name);
+		r = kmod_index_add(idx, key, out[i].owner->name, out[i].owner->idx);
+	}
+	if (r < 0)
+		return r;
+	o->present[F_SYMBOLS] = o->present[F_SYMBOLS_BIN] = true;
+	return kmod_index_write(idx, &o->buf[F_SYMBOLS_BIN]);
+}
+
+/* modules.builtin.bin and modules.builtin.alias.bin, from modules.builtin and
+ * modules.builtin.modinfo; empty files when those are missing, as depmod writes them. */
+static int write_builtin(Depmod *d, Output *o)
+{
+	_cleanup_free_ char *p1 = path_join(d->dir, "modules.builtin");
+	_cleanup_free_ char *p2 = path_join(d->dir, "modules.builtin.modinfo");
+	_cleanup_free_ char *data = NULL;
+	size_t size = 0;
+	int r;
+
+	if (!p1 || !p2)
+		return -ENOMEM;
+	o->present[F_BUILTIN_BIN] = o->present[F_BUILTIN_ALIAS_BIN] = true;
+
+	r = read_full_file(p1, 0, &data, &size);
+	if (r >= 0) {
+		_cleanup_kmod_index_free_ KmodIndex *idx = kmod_index_new();
+
+		if (!idx)
+			return -ENOMEM;
+		for (char *line = data, *next; line < data + size; line = next) {
+			char *base, *nl = memchr(line, '\n', (size_t)(data + size - line));
+			size_t l;
+
+			next = nl ? nl + 1 : data + size;
+			if (nl)
+				*nl = 0;
+			if (!isalpha((unsigned char)line[0]))
+				continue;
+			base = strrchr(line, '/');
+			base = base ? base + 1 : line;
+			l = strcspn(base, ".");
+			if (nl && !strchr(base, '.'))
+				base[l++] = '\n'; /* depmod keeps the newline when there is no '.' */
+			base[l] = 0;
+			for (char *c = base; *c; c++)
+				if (*c == '-')
+					*c = '_';
+			r = kmod_index_add(idx, base, "", 0);
+			if (r < 0)
+				return r;
+		}
+		r = kmod_index_write(idx, &o->buf[F_BUILTIN_BIN]);
+		if (r < 0)
+			return r;
+	}
+
+	free(data);
+	data = NULL;
+	r = read_full_file(p2, 0, &data, &size);
+	if (r >= 0) {
+		_cleanup_kmod_index_free_ KmodIndex *idx = kmod_index_new();
+		size_t pos = 0;
+
+		if (!idx)
+			return -ENOMEM;
+		/* records "modname.key=value\0" */
+		while (pos < size) {
+			const char *mod, *key, *val;
+			size_t ml, kl, vl;
+			char end;
+
+			mod = data + pos;
+			for (ml = 0; pos < size && data[pos] != '.' && data[pos] != 0; pos++, ml++)
+				;
+			end = pos < size ? data[pos] : 0;
+			pos++;
+			if (end != '.' || ml == 0)
+				continue;
+			key = data + pos;
+			for (kl = 0; pos < size && data[pos] != '=' && data[pos] != 0; pos++, kl++)
+				;
+			end = pos < size ? data[pos] : 0;
+			pos++;
+			if (end != '=' || kl != 5 || memcmp(key, "alias", 5) != 0) {
+				if (end != 0)
+					while (pos < size && data[pos] != 0)
+						pos++;
+				if (end != 0)
+					pos++;
+				continue;
+			}
+			val = data + pos;
+			for (vl = 0; pos < size && data[pos] != 0; pos++, vl++)
+				;
+			end = pos < size ? 0 : 1;
+			pos++;
+			if (end != 0 || vl == 0)
+				continue;
+			{
+				_cleanup_free_ char *m = strndup(mod, ml), *v = strndup(val, vl);
+				_cleanup_free_ char *norm = malloc(vl + 1);
+
+				if (!m || !v || !norm)
+					return -ENOMEM;
+				if (kmod_alias_normalize(v, norm) < 0)
+					continue;
+				r = kmod_index_add(idx, norm, m, 0);
+				if (r < 0)
+					return r;
+			}
+		}
+		r = kmod_index_write(idx, &o->buf[F_BUILTIN_ALIAS_BIN]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int cache_build(Depmod *d, const struct stat fp[F_MAX], KBuf *out);
+
+static int compute(Depmod *d, Output *o, bool builtin)
+{
+	int r;
+
+	r = order_modules(d);
+	if (r < 0)
+		return r;
+	r = compute_deps(d);
+	if (r < 0)
+		return r;
+	r = write_deps(d, o);
+	if (r < 0)
+		return r;
+	r = write_aliases(d, o);
+	if (r < 0)
+		return r;
+	r = write_symbols(d, o);
+	if (r < 0)
+		return r;
+	if (builtin) {
+		r = write_builtin(d, o);
+		if (r < 0)
+			return r;
+	}
+	if (d->rep)
+		d->rep->n_modules = (unsigned)d->n_array;
+	return 0;
+}
+
+/* ---- the symbol cache ---- */
+
+static int cache_build(Depmod *d, const struct stat fp[F_MAX], KBuf *out)
+{
+	_cleanup_free_ uint32_t *remap = calloc(d->n_syms + 1, sizeof(uint32_t));
+	uint32_t n_used = 0;
+	int r;
+
+	if (!remap)
+		return -ENOMEM;
+	/* only the symbols still referenced, numbered in first use */
+	for (size_t i = 0; i < d->n_array; i++) {
+		Mod *m = d->array[i];
+		for (size_t j = 0; j < m->n_exports; j++)
+			if (!remap[m->exports[j]])
+				remap[m->exports[j]] = ++n_used;
+		for (size_t j = 0; j < m->n_needs; j++)
+			if (!remap[m->needs[j]])
+				remap[m->needs[j]] = ++n_used;
+	}
+	r = kbuf_printf(out, "%s\ngeneration %lu\n", CACHE_MAGIC, d->generation);
+	for (size_t i = 0; i < ELEMENTSOF(fingerprinted) && r >= 0; i++) {
+		const struct stat *st = &fp[fingerprinted[i]];
+		r = kbuf_printf(out, "file %s %ju %jd %jd.%09ld\n", file_names[fingerprinted[i]],
+				(uintmax_t)st->st_ino, (intmax_t)st->st_size,
+				(intmax_t)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+	}
+	if (r >= 0)
+		r = kbuf_printf(out, "symbols %u\n", n_used);
+	{
+		_cleanup_free_ const char **by_num = calloc(n_used + 1, sizeof(char *));
+		if (!by_num)
+			return -ENOMEM;
+		for (size_t i = 0; i < d->n_syms; i++)
+			if (remap[i])
+				by_num[remap[i] - 1] = d->syms[i];
+		for (uint32_t i = 0; i < n_used && r >= 0; i++) {
+			r = kbuf_puts(out, by_num[i]);
+			if (r >= 0)
+				r = kbuf_putc(out, '\n');
+		}
+	}
+	if (r >= 0)
+		r = kbuf_printf(out, "modules %zu\n", d->n_array);
+	for (size_t i = 0; i < d->n_array && r >= 0; i++) {
+		Mod *m = d->array[i];
+
+		r = kbuf_printf(out, "%s\n", m->path);
+		for (size_t j = 0; j < m->n_exports && r >= 0; j++)
+			r = kbuf_printf(out, j ? " %u" : "%u", remap[m->exports[j]] - 1);
+		if (r >= 0)
+			r = kbuf_putc(out, '\n');
+		for (size_t j = 0; j < m->n_needs && r >= 0; j++)
+			r = kbuf_printf(out, j ? " %u" : "%u", remap[m->needs[j]] - 1);
+		if (r >= 0)
+			r = kbuf_putc(out, '\n');
+	}
+	if (r >= 0)
+		r = kbuf_puts(out, "end\n");
+	return r;
+}
+
+static char *next_line(char **p, char *end)
+{
+	char *l = *p, *nl;
+
+	if (l >= end)
+		return NULL;
+	nl = memchr(l, '\n', (size_t)(end - l));
+	if (!nl)
+		return NULL;
+	*nl = 0;
+	*p = nl + 1;
+	return l;
+}
+
+static int parse_ids(char *s, uint32_t max, uint32_t **ret, size_t *ret_n)
+{
+	size_t n = 0, alloc = 0;
+	uint32_t *ids = NULL;
+
+	while (*s) {
+		char *e;
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(s, &e, 10);
+		if (e == s || errno || v >= max || (*e != ' ' && *e != 0)) {
+			free(ids);
+			return -EBADMSG;
+		}
+		if (ids_append(&ids, &n, &alloc, (uint32_t)v) < 0) {
+			free(ids);
+			return -ENOMEM;
+		}
+		s = *e ? e + 1 : e;
+	}
+	*ret = ids;
+	*ret_n = n;
+	return 0;
+}
+
+/* Loads the cache when it belongs to the text indexes in place: returns 1 and fills
+ * path -> Mod (exports, needs) in *ret, 0 when there is none or it is stale. */
+static int cache_load(Depmod *d, Hashmap **ret)
+{
+	_cleanup_free_ char *path = path_join(d->dir, CACHE_NAME), *data = NULL;
+	_cleanup_hashmap_free_ Hashmap *by_path = NULL;
+	_cleanup_free_ uint32_t *ids = NULL;
+	char *p, *end, *l;
+	unsigned long n_syms, n_mods;
+	size_t size;
+	int r;
+
+	if (!path)
+		return -ENOMEM;
+	r = read_full_file(path, 0, &data, &size);
+	if (r < 0)
+		return 0;
+	p = data;
+	end = data + size;
+	if (!(l = next_line(&p, end)) || !streq(l, CACHE_MAGIC))
+		return 0;
+	if (!(l = next_line(&p, end)) || sscanf(l, "generation %lu", &d->generation) != 1)
+		return 0;
+	for (size_t i = 0; i < ELEMENTSOF(fingerprinted); i++) {
+		_cleanup_free_ char *fpath = path_join(d->dir, file_names[fingerprinted[i]]);
+		char name[64];
+		uintmax_t ino;
+		intmax_t sz, sec;
+		long nsec;
+		struct stat st;
+
+		if (!(l = next_line(&p, end)) ||
+		    sscanf(l, "file %63s %ju %jd %jd.%ld", name, &ino, &sz, &sec, &nsec) != 5 ||
+		    !streq(name, file_names[fingerprinted[i]]))
+			return 0;
+		if (!fpath || stat(fpath, &st) < 0)
+			return 0;
+		if ((uintmax_t)st.st_ino != ino || (intmax_t)st.st_size != sz ||
+		    (intmax_t)st.st_mtim.tv_sec != sec || st.st_mtim.tv_nsec != nsec) {
+			log_debug("depmod: %s changed since the cache was written", fpath);
+			return 0;
+		}
+	}
+	if (!(l = next_line(&p, end)) || sscanf(l, "symbols %lu", &n_syms) != 1 || n_syms > UINT32_MAX)
+		return 0;
+	ids = calloc(n_syms + 1, sizeof(uint32_t));
+	if (!ids)
+		return -ENOMEM;
+	for (unsigned long i = 0; i < n_syms; i++) {
+		if (!(l = next_line(&p, end)))
+			return 0;
+		r = sym_intern(d, l, &ids[i]);
+		if (r < 0)
+			return r;
+	}
+	if (!(l = next_line(&p, end)) || sscanf(l, "modules %lu", &n_mods) != 1)
+		return 0;
+	by_path = hashmap_new(NULL, mod_free);
+	if (!by_path)
+		return -ENOMEM;
+	for (unsigned long i = 0; i < n_mods; i++) {
+		char *mpath, *ex, *ne;
+		Mod *m;
+
+		if (!(mpath = next_line(&p, end)) || !(ex = next_line(&p, end)) ||
+		    !(ne = next_line(&p, end)))
+			return 0;
+		m = calloc(1, sizeof(Mod));
+		if (!m || !(m->path = strdup(mpath))) {
+			mod_free(m);
+			return -ENOMEM;
+		}
+		if (parse_ids(ex, (uint32_t)n_syms, &m->exports, &m->n_exports) < 0 ||
+		    parse_ids(ne, (uint32_t)n_syms, &m->needs, &m->n_needs) < 0) {
+			mod_free(m);
+			return 0;
+		}
+		for (size_t j = 0; j < m->n_exports; j++)
+			m->exports[j] = ids[m->exports[j]];
+		for (size_t j = 0; j < m->n_needs; j++)
+			m->needs[j] = ids[m->needs[j]];
+		r = hashmap_put(by_path, m->path, m);
+		if (r < 0) {
+			mod_free(m);
+			return r == -EEXIST ? 0 : r;
+		}
+	}
+	if (!(l = next_line(&p, end)) || !streq(l, "end"))
+		return 0;
+	*ret = TAKE_PTR(by_path);
+	return 1;
+}
+
+/* ---- the old generation, from its text indexes and the cache ---- */
+
+static int read_index_file(Depmod *d, const char *name, char **ret, size_t *ret_size)
+{
+	_cleanup_free_ char *p = path_join(d->dir, name);
+
+	if (!p)
+		return -ENOMEM;
+	return read_full_file(p, 0, ret, ret_size);
+}
+
+/* Returns 1 when the old generation was loaded, 0 with *ret_reason when it cannot be. */
+static int model_from_indexes(Depmod *d, char **ret_reason)
+{
+	_cleanup_hashmap_free_ Hashmap *cache = NULL;
+	_cleanup_free_ char *dep = NULL, *alias = NULL, *softdep = NULL;
+	size_t dep_size, alias_size, softdep_size, n = 0;
+	char *p, *end, *l;
+	int r;
+
+	if (read_index_file(d, "modules.dep", &dep, &dep_size) < 0 ||
+	    read_index_file(d, "modules.alias", &alias, &alias_size) < 0 ||
+	    read_index_file(d, "modules.softdep", &softdep, &softdep_size) < 0) {
+		*ret_reason = strdup("the text indexes are missing");
+		return 0;
+	}
+	r = cache_load(d, &cache);
+	if (r < 0)
+		return r;
+	if (r == 0) {
+		*ret_reason = strdup("no kmodd symbol cache matches the indexes (written by "
+				     "depmod or another tool)");
+		return 0;
+	}
+
+	for (p = dep, end = dep + dep_size; (l = next_line(&p, end));) {
+		_cleanup_free_ char *name = NULL;
+		char *colon = strchr(l, ':');
+		Mod *m, *c;
+
+		if (!colon)
+			goto bad;
+		*colon = 0;
+		c = hashmap_remove(cache, l);
+		if (!c)
+			goto bad;
+		name = modname_from_path(l);
+		if (!name) {
+			mod_free(c);
+			return -ENOMEM;
+		}
+		m = c;
+		m->name = TAKE_PTR(name);
+		r = mods_put(d, m);
+		if (r == -EEXIST)
+			goto bad;
+		if (r < 0)
+			return r;
+		n++;
+	}
+	if (p != end || hashmap_size(cache) != 0)
+		goto bad;
+
+	for (p = alias, end = alias + alias_size; (l = next_line(&p, end));) {
+		char *sp;
+		Mod *m;
+
+		if (l[0] == '#')
+			continue;
+		if (!startswith(l, "alias ") || !(sp = strrchr(l + 6, ' ')))
+			goto bad;
+		*sp = 0;
+		m = hashmap_get(d->mods, sp + 1);
+		if (!m || strv_extend(&m->aliases, l + 6) < 0)
+			goto bad;
+	}
+	for (p = softdep, end = softdep + softdep_size; (l = next_line(&p, end));) {
+		char *sp;
+		Mod *m;
+
+		if (l[0] == '#')
+			continue;
+		if (!startswith(l, "softdep ") || !(sp = strchr(l + 8, ' ')))
+			goto bad;
+		*sp = 0;
+		m = hashmap_get(d->mods, l + 8);
+		if (!m || strv_extend(&m->softdeps, sp + 1) < 0)
+			goto bad;
+	}
+	return 1;
+bad:
+	*ret_reason = strdup("the text indexes do not agree with the kmodd symbol cache");
+	return 0;
+}
+
+/* The module names modules.dep lists; NULL when it cannot be read. */
+static int dep_names(Depmod *d, char ***ret)
+{
+	_cleanup_free_ char *dep = NULL;
+	_cleanup_strv_free_ char **names = NULL;
+	size_t size;
+	char *p, *l;
+
+	if (read_index_file(d, "modules.dep", &dep, &size) < 0) {
+		*ret = NULL;
+		return 0;
+	}
+	for (p = dep; (l = next_line(&p, dep + size));) {
+		char *colon = strchr(l, ':');
+		int r;
+
+		if (!colon)
+			continue;
+		*colon = 0;
+		r = strv_consume(&names, modname_from_path(l));
+		if (r < 0)
+			return r;
+	}
+	if (!names && !(names = calloc(1, sizeof(char *))))
+		return -ENOMEM;
+	*ret = TAKE_PTR(names);
+	return 0;
+}
+
+/* The .bin files must be sound before anything builds on them. */
+static int check_bins(Depmod *d)
+{
+	static const int bins[] = { F_DEP_BIN, F_ALIAS_BIN, F_SYMBOLS_BIN, F_BUILTIN_BIN,
+				    F_BUILTIN_ALIAS_BIN };
+
+	for (size_t i = 0; i < ELEMENTSOF(bins); i++) {
+		_cleanup_free_ char *p = path_join(d->dir, file_names[bins[i]]), *data = NULL;
+		const char *why = NULL;
+		size_t size;
+		int r;
+
+		if (!p)
+			return -ENOMEM;
+		r = read_full_file(p, 0, &data, &size);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0)
+			return report_error(d->rep, r, p, "cannot read: %s", ERRNO_NAME(-r));
+		if (size == 0 && (bins[i] == F_BUILTIN_BIN || bins[i] == F_BUILTIN_ALIAS_BIN))
+			continue; /* depmod writes them empty without modules.builtin* */
+		r = kmod_index_check(data, size, &why);
+		if (r < 0)
+			return report_error(d->rep, -EBADMSG, p,
+					    "corrupt index (%s); rebuild it with 'kmodctl depmod "
+					    "--full'",
+					    strna(why));
+	}
+	return 0;
+}
+
+/* ---- publishing ---- */
+
+static char *tmp_name(int f)
+{
+	char *s;
+
+	return asprintf(&s, TMP_PREFIX "%s", file_names[f]) < 0 ? NULL : s;
+}
+
+static unsigned long step_delay_us(void)
+{
+	const char *e = getenv("KMODD_DEPMOD_STEP_DELAY_US");
+	char *end;
+	unsigned long v;
+
+	if (!e)
+		return 0;
+	v = strtoul(e, &end, 10);
+	return *end ? 0 : v;
+}
+
+static void step(void)
+{
+	/* a test aid: widen each publish step so kill -9 can land anywhere */
+	static long delay = -1;
+
+	if (delay < 0)
+		delay = (long)step_delay_us();
+	if (delay > 0)
+		usleep((useconds_t)delay);
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t k = write(fd, p, n);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return negative_errno();
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+static int write_tmp(int dfd, int f, const KBuf *b, struct stat *ret_st)
+{
+	_cleanup_free_ char *t = tmp_name(f);
+	_cleanup_close_ int fd = -EBADF;
+	int r;
+
+	if (!t)
+		return -ENOMEM;
+	fd = openat(dfd, t, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return negative_errno();
+	r = write_all(fd, b->data ?: "", b->size);
+	if (r >= 0 && fsync(fd) < 0)
+		r = negative_errno();
+	if (r >= 0 && fstat(fd, ret_st) < 0)
+		r = negative_errno();
+	return r;
+}
+
+static void unlink_tmps(int dfd)
+{
+	for (int f = 0; f < F_MAX; f++) {
+		_cleanup_free_ char *t = tmp_name(f);
+		if (t)
+			(void)unlinkat(dfd, t, 0);
+	}
+	(void)unlinkat(dfd, JOURNAL_NEW, 0);
+}
+
+static int publish(Depmod *d, Output *o)
+{
+	_cleanup_close_ int dfd = -EBADF;
+	struct stat st[F_MAX] = {};
+	KBuf journal = {};
+	int r, failed = -1;
+
+	dfd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return report_error(d->rep, negative_errno(), d->dir, "cannot open");
+
+	d->generation++;
+	for (int f = 0; f < F_MAX; f++) {
+		if (f == F_CACHE || !o->present[f])
+			continue;
+		step();
+		r = write_tmp(dfd, f, &o->buf[f], &st[f]);
+		if (r < 0) {
+			failed = f;
+			goto fail;
+		}
+	}
+	o->present[F_CACHE] = true;
+	r = cache_build(d, st, &o->buf[F_CACHE]);
+	if (r < 0)
+		goto fail;
+	step();
+	r = write_tmp(dfd, F_CACHE, &o->buf[F_CACHE], &st[F_CACHE]);
+	if (r < 0) {
+		failed = F_CACHE;
+		goto fail;
+	}
+
+	r = kbuf_printf(&journal, "%s\ngeneration %lu\n", JOURNAL_MAGIC, d->generation);
+	for (int f = 0; f < F_MAX && r >= 0; f++)
+		if (o->present[f])
+			r = kbuf_printf(&journal, "%s %zu %08lx\n", file_names[f], o->buf[f].size,
+					crc32(0, (const Bytef *)(o->buf[f].data ?: ""),
+					      (uInt)o->buf[f].size));
+	if (r >= 0)
+		r = kbuf_puts(&journal, "end\n");
+	if (r < 0)
+		goto fail;
+	step();
+	{
+		_cleanup_close_ int fd = openat(dfd, JOURNAL_NEW,
+						O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0)
+			r = negative_errno();
+		else
+			r = write_all(fd, journal.data, journal.size);
+		if (r >= 0 && fsync(fd) < 0)
+			r = negative_errno();
+	}
+	if (r >= 0 && renameat(dfd, JOURNAL_NEW, dfd, JOURNAL_NAME) < 0)
+		r = negative_errno();
+	if (r >= 0 && fsync(dfd) < 0)
+		r = negative_errno();
+	kbuf_done(&journal);
+	if (r < 0) {
+		(void)unlinkat(dfd, JOURNAL_NAME, 0);
+		failed = F_MAX;
+		goto fail;
+	}
+
+	/* the generation is committed: from here recovery rolls forward */
+	for (int f = 0; f < F_MAX; f++) {
+		_cleanup_free_ char *t = tmp_name(f);
+
+		if (!o->present[f])
+			continue;
+		if (!t)
+			return -ENOMEM;
+		step();
+		if (renameat(dfd, t, dfd, file_names[f]) < 0)
+			return report_error(d->rep, negative_errno(), d->dir,
+					    "cannot rename %s into place; 'kmodctl depmod' will "
+					    "finish the update",
+					    t);
+	}
+	step();
+	if (fsync(dfd) < 0)
+		return report_error(d->rep, negative_errno(), d->dir, "cannot fsync");
+	step();
+	if (unlinkat(dfd, JOURNAL_NAME, 0) < 0 || fsync(dfd) < 0)
+		return report_error(d->rep, negative_errno(), d->dir, "cannot remove the journal");
+	if (d->rep)
+		d->rep->generation = d->generation;
+	return 0;
+
+fail:
+	kbuf_done(&journal);
+	unlink_tmps(dfd);
+	(void)fsync(dfd);
+	{
+		_cleanup_free_ char *p = NULL;
+
+		if (failed >= 0 && failed < F_MAX)
+			p = path_join(d->dir, file_names[failed]);
+		else if (failed == F_MAX)
+			p = path_join(d->dir, JOURNAL_NAME);
+		return report_error(d->rep, r, p ?: d->dir,
+				    "cannot write the new index (%s); the old indexes are "
+				    "unchanged",
+				    ERRNO_NAME(-r));
+	}
+}
+
+static int file_matches(int dfd, const char *name, size_t size, unsigned long crc)
+{
+	_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
+	_cleanup_free_ char *data = NULL;
+	struct stat st;
+	size_t got = 0;
+
+	if (fd < 0)
+		return negative_errno();
+	if (fstat(fd, &st) < 0)
+		return negative_errno();
+	if ((size_t)st.st_size != size)
+		return 0;
+	data = malloc(size + 1);
+	if (!data)
+		return -ENOMEM;
+	while (got < size) {
+		ssize_t k = read(fd, data + got, size - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return k < 0 ? negative_errno() : 0;
+		got += (size_t)k;
+	}
+	return crc32(0, (const Bytef *)data, (uInt)size) == crc;
+}
+
+static int recover_dir(const char *dir, DepmodReport *rep)
+{
+	_cleanup_close_ int dfd = -EBADF;
+	_cleanup_free_ char *data = NULL;
+	bool removed = false;
+	int r;
+
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return report_error(rep, negative_errno(), dir, "cannot open the module directory");
+
+	{
+		_cleanup_close_ int jfd = openat(dfd, JOURNAL_NAME, O_RDONLY | O_CLOEXEC);
+		_cleanup_free_ char *jpath = path_join(dir, JOURNAL_NAME);
+
+		if (jfd < 0 && errno != ENOENT)
+			return report_error(rep, negative_errno(), jpath, "cannot read the journal");
+		if (jfd >= 0) {
+			char *p, *end, *l;
+			size_t size;
+
+			safe_close(TAKE_FD(jfd));
+			r = read_full_file(jpath, 1024 * 1024, &data, &size);
+			if (r < 0)
+				return report_error(rep, r, jpath, "cannot read the journal");
+			p = data;
+			end = data + size;
+			if (!(l = next_line(&p, end)) || !streq(l, JOURNAL_MAGIC) ||
+			    !(l = next_line(&p, end)) || !startswith(l, "generation "))
+				return report_error(rep, -EBADMSG, jpath,
+						    "not a kmodd depmod journal; remove it and run "
+						    "'kmodctl depmod --full'");
+			while ((l = next_line(&p, end)) && !streq(l, "end")) {
+				char name[256], tname[300];
+				size_t sz;
+				unsigned long crc;
+				int m;
+
+				if (sscanf(l, "%255s %zu %lx", name, &sz, &crc) != 3 ||
+				    strchr(name, '/'))
+					return report_error(rep, -EBADMSG, jpath, "malformed line '%s'", l);
+				snprintf(tname, sizeof(tname), TMP_PREFIX "%s", name);
+				m = file_matches(dfd, tname, sz, crc);
+				if (m > 0) {
+					if (renameat(dfd, tname, dfd, name) < 0)
+						return report_error(rep, negative_errno(), dir,
+								    "cannot rename %s", tname);
+					continue;
+				}
+				m = file_matches(dfd, name, sz, crc);
+				if (m <= 0)
+					return report_error(
+						rep, -EUCLEAN, jpath,
+						"the interrupted update cannot be completed (%s is "
+						"neither old nor new); run 'kmodctl depmod --full'",
+						name);
+			}
+			if (!l)
+				return report_error(rep, -EBADMSG, jpath, "truncated journal");
+			if (fsync(dfd) < 0 || unlinkat(dfd, JOURNAL_NAME, 0) < 0)
+				return report_error(rep, negative_errno(), jpath,
+						    "cannot remove the journal");
+			removed = true;
+			if (rep)
+				rep->recovered = true;
+		}
+	}
+
+	{
+		_cleanup_(closedirp) DIR *dp = NULL;
+		struct dirent *de;
+		int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (fd < 0)
+			return negative_errno();
+		dp = fdopendir(fd);
+		if (!dp) {
+			safe_close(fd);
+			return negative_errno();
+		}
+		while ((de = readdir(dp)))
+			if (startswith(de->d_name, TMP_PREFIX) || streq(de->d_name, JOURNAL_NEW)) {
+				if (unlinkat(dfd, de->d_name, 0) < 0 && errno != ENOENT)
+					return report_error(rep, negative_errno(), dir,
+							    "cannot remove %s", de->d_name);
+				removed = true;
+			}
+	}
+	if (removed && fsync(dfd) < 0)
+		return negative_errno();
+	return 0;
+}
+
+int depmod_recover(const char *root, const char *kver, DepmodReport *rep)
+{
+	_cleanup_free_ char *dir = path_join(root, "lib/modules", kver);
+
+	if (!dir)
+		return -ENOMEM;
+	return recover_dir(dir, rep);
+}
+
+/* ---- entry points ---- */
+
+static int build_full(Depmod *d, Output *o)
+{
+	int r;
+
+	if (!d->tree) {
+		r = tree_walk(d);
+		if (r < 0)
+			return report_error(d->rep, r, d->dir, "cannot list the module tree");
+	}
+	r = model_from_tree(d);
+	if (r < 0)
+		return r;
+	return compute(d, o, true);
+}
+
+int depmod_full(const char *root, const char *kver, DepmodReport *rep)
+{
+	_cleanup_(depmod_freep) Depmod *d = NULL;
+	_cleanup_(output_done) Output o = {};
+	_cleanup_hashmap_free_ Hashmap *ignored = NULL;
+	int r;
+
+	r = depmod_recover(root, kver, rep);
+	if (r < 0)
+		return r;
+	r = depmod_new(root, kver, rep, &d);
+	if (r < 0)
+		return r;
+	/* keep the generation count going */
+	(void)cache_load(d, &ignored);
+	if (rep)
+		rep->full_build = true;
+	r = build_full(d, &o);
+	if (r < 0)
+		return r;
+	return publish(d, &o);
+}
+
+static char *rel_of(Depmod *d, const char *path)
+{
+	const char *rel = path;
+	size_t dl = strlen(d->dir);
+
+	if (path[0] == '/') {
+		if (strncmp(path, d->dir, dl) != 0 || path[dl] != '/')
+			return NULL;
+		rel = path + dl + 1;
+	}
+	while (startswith(rel, "./"))
+		rel += 2;
+	if (isempty(rel) || startswith(rel, "../") || strstr(rel, "/../") || endswith(rel, "/.."))
+		return NULL;
+	return strdup(rel);
+}
+
+int depmod_update(const char *root, const char *kver, char *const *add, char *const *remove,
+		  DepmodReport *rep)
+{
+	_cleanup_(depmod_freep) Depmod *d = NULL;
+	_cleanup_(output_done) Output o = {};
+	_cleanup_strv_free_ char **add_rel = NULL, **add_names = NULL, **rm_names = NULL;
+	_cleanup_strv_free_ char **indexed = NULL;
+	_cleanup_free_ char *reason = NULL;
+	const char *name;
+	Cand *c;
+	Mod *m;
+	int r, have_old;
+
+	r = depmod_recover(root, kver, rep);
+	if (r < 0)
+		return r;
+	r = depmod_new(root, kver, rep, &d);
+	if (r < 0)
+		return r;
+
+	/* what the caller says changed */
+	STRV_FOREACH(a, add) {
+		_cleanup_free_ char *abs = NULL;
+		char *rel = rel_of(d, *a);
+		struct stat st;
+
+		if (!rel)
+			return report_error(rep, -EXDEV, *a, "not inside %s", d->dir);
+		r = strv_consume(&add_rel, rel);
+		if (r < 0)
+			return r;
+		abs = path_join(d->dir, rel);
+		if (!abs)
+			return -ENOMEM;
+		if (stat(abs, &st) < 0)
+			return report_error(rep, negative_errno(), abs, "cannot add: %s",
+					    ERRNO_NAME(errno));
+		if (!S_ISREG(st.st_mode) || !has_kmod_ext(rel))
+			return report_error(rep, -ENOEXEC, abs,
+					    "not a kernel module file (.ko, .ko.xz, .ko.zst)");
+		r = strv_consume(&add_names, modname_from_path(rel));
+		if (r < 0)
+			return r;
+	}
+	STRV_FOREACH(a, remove) {
+		char *n = strchr(*a, '/') || has_kmod_ext(*a) ? modname_from_path(*a) : NULL;
+
+		if (!n) {
+			n = strdup(*a);
+			if (!n)
+				return -ENOMEM;
+			for (char *p = n; *p; p++)
+				if (*p == '-')
+					*p = '_';
+		}
+		r = strv_consume(&rm_names, n);
+		if (r < 0)
+			return r;
+	}
+
+	r = check_bins(d);
+	if (r < 0)
+		return r;
+	r = tree_walk(d);
+	if (r < 0)
+		return report_error(rep, r, d->dir, "cannot list the module tree");
+
+	/* two files of one module at the same priority: depmod would pick by directory order */
+	STRV_FOREACH(a, add_rel) {
+		_cleanup_free_ char *n = modname_from_path(*a), *abs = path_join(d->dir, *a);
+
+		if (!n || !abs)
+			return -ENOMEM;
+		c = hashmap_get(d->tree, n);
+		if (!c)
+			return report_error(rep, -ENOEXEC, abs, "not found by the tree walk");
+		STRV_FOREACH(other, c->all)
+			if (!streq(*other, *a) &&
+			    config_priority(&d->cfg, *other) == config_priority(&d->cfg, *a))
+				return report_error(rep, -ENOTUNIQ, abs,
+						    "module name collision: %s/%s provides '%s' at the "
+						    "same priority; remove one of them",
+						    d->dir, *other, n);
+	}
+
+	have_old = model_from_indexes(d, &reason);
+	if (have_old < 0)
+		return have_old;
+	if (!have_old) {
+		r = dep_names(d, &indexed);
+		if (r < 0)
+			return r;
+	}
+
+	/* removals must name indexed modules whose files are gone */
+	STRV_FOREACH(n, rm_names) {
+		Mod *old = have_old ? hashmap_get(d->mods, *n) : NULL;
+
+		if (have_old ? !old : (indexed && !strv_contains(indexed, *n)))
+			return report_error(rep, -ENOENT, *n,
+					    "cannot remove module '%s': it is not in modules.dep", *n);
+		c = hashmap_get(d->tree, *n);
+		if (old && c && streq(c->path, old->path)) {
+			_cleanup_free_ char *abs = path_join(d->dir, old->path);
+			return report_error(rep, -EEXIST, abs,
+					    "cannot remove module '%s': its file is still there; "
+					    "delete it first",
+					    *n);
+		}
+	}
+
+	/* every added file must be a module */
+	STRV_FOREACH(a, add_rel) {
+		_cleanup_free_ char *n = modname_from_path(*a);
+		Mod *probe;
+
+		r = mod_new(n, *a, &probe);
+		if (r < 0)
+			return r;
+		r = mod_read(d, probe, true);
+		mod_free(probe);
+		if (r < 0)
+			return r;
+		if (rep)
+			rep->n_read--;
+	}
+
+	if (have_old && !reason) {
+		/* the tree may differ from the indexes only where the caller said */
+		HASHMAP_FOREACH_KEY(c, name, d->tree) {
+			m = hashmap_get(d->mods, name);
+			if (m && streq(m->path, c->path) && !strv_contains(add_rel, c->path))
+				continue;
+			if (!strv_contains(add_names, name) && !strv_contains(rm_names, name)) {
+				if (asprintf(&reason, "the indexes disagree with the tree (%s%s)",
+					     c->path, m ? " replaces an indexed module" : " is not indexed") < 0)
+					return -ENOMEM;
+				break;
+			}
+		}
+		if (!reason)
+			HASHMAP_FOREACH_KEY(m, name, d->mods)
+				if (!hashmap_contains(d->tree, name) && !strv_contains(rm_names, name)) {
+					if (asprintf(&reason, "the indexes disagree with the tree (%s is "
+							      "indexed but missing)",
+						     m->path) < 0)
+						return -ENOMEM;
+					break;
+				}
+	}
+
+	if (reason) {
+		if (rep) {
+			rep->full_build = true;
+			rep->full_reason = TAKE_PTR(reason);
+		}
+		hashmap_free(d->mods);
+		d->mods = hashmap_new(NULL, mod_free);
+		if (!d->mods)
+			return -ENOMEM;
+		r = build_full(d, &o);
+		if (r < 0)
+			return r;
+		return publish(d, &o);
+	}
+
+	/* apply: drop what is gone or replaced, read what is new */
+	STRV_FOREACH(n, rm_names) {
+		c = hashmap_get(d->tree, *n);
+		m = hashmap_get(d->mods, *n);
+		if (m && (!c || !streq(c->path, m->path)))
+			mod_free(hashmap_remove(d->mods, *n));
+	}
+	HASHMAP_FOREACH_KEY(c, name, d->tree) {
+		m = hashmap_get(d->mods, name);
+		if (m && streq(m->path, c->path) && !strv_contains(add_rel, c->path))
+			continue;
+		if (m)
+			mod_free(hashmap_remove(d->mods, name));
+		r = mod_new(name, c->path, &m);
+		if (r < 0)
+			return r;
+		r = mod_read(d, m, strv_contains(add_rel, c->path));
+		if (r < 0) {
+			mod_free(m);
+			return r;
+		}
+		r = mods_put(d, m);
+		if (r < 0)
+			return r;
+	}
+
+	r = compute(d, &o, false);
+	if (r < 0)
+		return r;
+	return publish(d, &o);
+}
+
+int depmod_verify(const char *root, const char *kver, DepmodReport *rep)
+{
+	_cleanup_(depmod_freep) Depmod *d = NULL;
+	_cleanup_(output_done) Output o = {};
+	int r, differ = 0;
+
+	r = depmod_recover(root, kver, rep);
+	if (r < 0)
+		return r;
+	r = depmod_new(root, kver, rep, &d);
+	if (r < 0)
+		return r;
+	r = build_full(d, &o);
+	if (r < 0)
+		return r;
+	for (int f = 0; f < F_MAX; f++) {
+		_cleanup_free_ char *data = NULL, *line = NULL;
+		size_t size = 0;
+
+		if (f == F_CACHE || !o.present[f])
+			continue;
+		r = read_index_file(d, file_names[f], &data, &size);
+		if (r < 0) {
+			if (asprintf(&line, "%s: missing (%s)", file_names[f], ERRNO_NAME(-r)) < 0)
+				return -ENOMEM;
+		} else if (size != o.buf[f].size || memcmp(data, o.buf[f].data ?: "", size) != 0) {
+			size_t i = 0, lineno = 1;
+			const char *a = data, *b = o.buf[f].data ?: "";
+
+			while (i < size && i < o.buf[f].size && a[i] == b[i])
+				lineno += a[i++] == '\n';
+			if (endswith(file_names[f], ".bin"))
+				r = asprintf(&line, "%s: differs from byte %zu (%zu bytes, expected %zu)",
+					     file_names[f], i, size, o.buf[f].size);
+			else {
+				const char *s = b + i;
+				while (s > b && s[-1] != '\n')
+					s--;
+				r = asprintf(&line, "%s:%zu: differs; expected '%.*s'", file_names[f],
+					     lineno, (int)strcspn(s, "\n"), s);
+			}
+			if (r < 0)
+				return -ENOMEM;
+		} else
+			continue;
+		differ = 1;
+		if (rep && strv_consume(&rep->differences, TAKE_PTR(line)) < 0)
+			return -ENOMEM;
+	}
+	return differ;
+}
