@@ -76,10 +76,6 @@ void xml_escape_fputs(const char *s, FILE *f)
 			fputs("&quot;", f);
 			p++;
 			continue;
-		case '\'':
-			fputs("&apos;", f);
-			p++;
-			continue;
 		default:
 			break;
 		}
@@ -133,7 +129,8 @@ static void put_evr_attrs(const char *evr, FILE *f)
 		epoch = s;
 		ver = colon + 1;
 	}
-	dash = strrchr(ver, '-');
+	/* like createrepo_c: the release starts at the first '-' */
+	dash = strchr(ver, '-');
 	if (dash)
 		*dash = 0;
 	fputs(" epoch=\"", f);
@@ -218,7 +215,7 @@ int rpmmd_format_package(const KmpPackage *p, const KmpWritten *w, const char *l
 	fprintf(f, "  <checksum type=\"sha256\" pkgid=\"YES\">%s</checksum>\n", w->sha256);
 	put_element("  ", "summary", p->summary ?: p->name, f);
 	put_element("  ", "description", p->description ?: p->summary ?: p->name, f);
-	fputs("  <packager/>\n", f);
+	fputs("  <packager></packager>\n", f);
 	put_element("  ", "url", strempty(p->url), f);
 	fprintf(f, "  <time file=\"%" PRIu64 "\" build=\"%" PRIu32 "\"/>\n", mtime,
 		p->buildtime);
