@@ -2,11 +2,12 @@
 /*
  * libkmodd-shim.so: an LD_PRELOAD library for the host integration tests.
  *
- * It fakes the kernel's module syscalls over a fake root (KMODD_SHIM_ROOT): init_module(),
- * finit_module() and delete_module(), as libc functions and through syscall(). A load
- * records <root>/sys/module/<name>/ and a line of <root>/proc/modules, an unload removes
- * them, and lookups of /sys/module/... and /proc/modules are redirected into the root so
- * that libkmod sees the fake state. Everything else passes through untouched.
+ * It fakes the kernel's module syscalls over a fake root (KMODD_SHIM_ROOT):
+ * init_module(), finit_module() and delete_module(), as libc functions and through
+ * syscall(). A load records <root>/sys/module/<name>/ and a line of <root>/proc/modules,
+ * an unload removes them, and lookups of /sys/module/... and /proc/modules are redirected
+ * into the root so that libkmod sees the fake state. Everything else passes through
+ * untouched.
  *
  * Environment, usage and caveats: README.md beside this file.
  */
@@ -69,22 +70,22 @@ static pthread_once_t shim_once = PTHREAD_ONCE_INIT;
 
 /* The next definition of a symbol we interpose (libc's, or a sanitizer's interceptor),
  * looked up on first use: other libraries' constructors may call us before ours ran. */
-#define REAL(fn)                                                                    \
-	({                                                                          \
-		static __typeof__(&fn) real_;                                       \
-		__typeof__(&fn) f_ = __atomic_load_n(&real_, __ATOMIC_RELAXED);     \
-		if (!f_) {                                                          \
-			f_ = (__typeof__(&fn))dlsym(RTLD_NEXT, #fn);                \
-			__atomic_store_n(&real_, f_, __ATOMIC_RELAXED);             \
-		}                                                                   \
-		f_;                                                                 \
+#define REAL(fn)                                                                \
+	({                                                                      \
+		static __typeof__(&fn) real_;                                   \
+		__typeof__(&fn) f_ = __atomic_load_n(&real_, __ATOMIC_RELAXED); \
+		if (!f_) {                                                      \
+			f_ = (__typeof__(&fn))dlsym(RTLD_NEXT, #fn);            \
+			__atomic_store_n(&real_, f_, __ATOMIC_RELAXED);         \
+		}                                                               \
+		f_;                                                             \
 	})
 
-#define REAL_OR_RETURN(var, fn, failure)        \
-	__typeof__(&fn) var = REAL(fn);         \
-	if (!var) {                             \
-		errno = ENOSYS;                 \
-		return failure;                 \
+#define REAL_OR_RETURN(var, fn, failure) \
+	__typeof__(&fn) var = REAL(fn);  \
+	if (!var) {                      \
+		errno = ENOSYS;          \
+		return failure;          \
 	}
 
 static void warn(const char *fmt, ...) _printf_(1, 2);
@@ -152,7 +153,8 @@ static bool module_name_valid(const char *s, size_t n)
 	if (n == 0 || n >= SHIM_MODULE_NAME_MAX || s[0] == '.')
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (s[i] == '/' || s[i] == ',' || (unsigned char)s[i] <= ' ' || s[i] == 0x7f)
+		if (s[i] == '/' || s[i] == ',' || (unsigned char)s[i] <= ' ' ||
+		    s[i] == 0x7f)
 			return false;
 	return true;
 }
@@ -173,11 +175,11 @@ static void fail_parse(const char *spec)
 		name_len = colon ? (size_t)(colon - p) : 0;
 		e = colon ? errno_from_string(colon + 1, len - name_len - 1) : -EINVAL;
 		if (!colon || !module_name_valid(p, name_len) || e < 0)
-			warn("KMODD_SHIM_FAIL: invalid entry '%.*s' (want NAME:ERRNO), ignoring",
+			warn("KMODD_SHIM_FAIL: '%.*s' is not NAME:ERRNO, ignoring",
 			     (int)len, p);
 		else if (shim.n_fail >= SHIM_FAIL_MAX)
-			warn("KMODD_SHIM_FAIL: more than %d entries, ignoring '%.*s'", SHIM_FAIL_MAX,
-			     (int)len, p);
+			warn("KMODD_SHIM_FAIL: more than %d entries, ignoring '%.*s'",
+			     SHIM_FAIL_MAX, (int)len, p);
 		else {
 			ShimFail *f = &shim.fail[shim.n_fail++];
 			memcpy(f->name, p, name_len);
@@ -265,10 +267,12 @@ static void shim_init_once(void)
 		if (!getcwd(cwd, sizeof(cwd)) ||
 		    snprintf(shim.root, sizeof(shim.root), "%s/%s", cwd, root) >=
 			    (int)sizeof(shim.root)) {
-			warn("KMODD_SHIM_ROOT=%s: cannot make the path absolute, ignoring", root);
+			warn("KMODD_SHIM_ROOT=%s: cannot make it absolute, ignoring",
+			     root);
 			goto out;
 		}
-	} else if (snprintf(shim.root, sizeof(shim.root), "%s", root) >= (int)sizeof(shim.root)) {
+	} else if (snprintf(shim.root, sizeof(shim.root), "%s", root) >=
+		   (int)sizeof(shim.root)) {
 		warn("KMODD_SHIM_ROOT: path too long, ignoring");
 		goto out;
 	}
@@ -313,10 +317,10 @@ static __attribute__((noinline)) const char *path_redirect(const char *path,
 	return buf;
 }
 
-#define REDIRECT_OR_RETURN(path, failure)                      \
-	char redirect_buf_[PATH_MAX];                          \
-	path = path_redirect(path, redirect_buf_);             \
-	if (!path)                                             \
+#define REDIRECT_OR_RETURN(path, failure)          \
+	char redirect_buf_[PATH_MAX];              \
+	path = path_redirect(path, redirect_buf_); \
+	if (!path)                                 \
 		return failure;
 
 static bool open_needs_mode(int flags)
@@ -324,16 +328,16 @@ static bool open_needs_mode(int flags)
 	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
 }
 
-#define OPEN_MODE(flags, last)                                  \
-	({                                                      \
-		mode_t m_ = 0;                                  \
-		if (open_needs_mode(flags)) {                   \
-			va_list ap_;                            \
-			va_start(ap_, last);                    \
-			m_ = va_arg(ap_, mode_t);               \
-			va_end(ap_);                            \
-		}                                               \
-		m_;                                             \
+#define OPEN_MODE(flags, last)                    \
+	({                                        \
+		mode_t m_ = 0;                    \
+		if (open_needs_mode(flags)) {     \
+			va_list ap_;              \
+			va_start(ap_, last);      \
+			m_ = va_arg(ap_, mode_t); \
+			va_end(ap_);              \
+		}                                 \
+		m_;                               \
 	})
 
 _public_ int open(const char *path, int flags, ...)
@@ -452,7 +456,8 @@ _public_ int fstatat64(int dir_fd, const char *path, struct stat64 *buf, int fla
 	return f(dir_fd, path, buf, flags);
 }
 
-_public_ int statx(int dir_fd, const char *path, int flags, unsigned int mask, struct statx *buf)
+_public_ int statx(int dir_fd, const char *path, int flags, unsigned int mask,
+		   struct statx *buf)
 {
 	REAL_OR_RETURN(f, statx, -1);
 	REDIRECT_OR_RETURN(path, -1);
@@ -495,7 +500,8 @@ _public_ int __fxstatat(int ver, int dir_fd, const char *path, struct stat *buf,
 	return f(ver, dir_fd, path, buf, flags);
 }
 
-_public_ int __fxstatat64(int ver, int dir_fd, const char *path, struct stat64 *buf, int flags)
+_public_ int __fxstatat64(int ver, int dir_fd, const char *path, struct stat64 *buf,
+			  int flags)
 {
 	REAL_OR_RETURN(f, __fxstatat64, -1);
 	REDIRECT_OR_RETURN(path, -1);
@@ -573,7 +579,8 @@ static void elf_shdr(const uint8_t *mem, bool is64, uint64_t at, ElfShdr *ret)
 
 /* -ENOEXEC for anything the kernel would not take as a relocatable object of this
  * machine's byte order, -ENOENT when it has no section of that name. */
-static int elf_find_section(const uint8_t *mem, size_t len, const char *want, ElfSection *ret)
+static int elf_find_section(const uint8_t *mem, size_t len, const char *want,
+			    ElfSection *ret)
 {
 	uint64_t shoff, shentsize, shnum, shstrndx;
 	ElfShdr strtab, sh;
@@ -581,7 +588,8 @@ static int elf_find_section(const uint8_t *mem, size_t len, const char *want, El
 
 	if (len < EI_NIDENT || memcmp(mem, ELFMAG, SELFMAG) != 0)
 		return -ENOEXEC;
-	if (mem[EI_DATA] != (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? ELFDATA2LSB : ELFDATA2MSB))
+	if (mem[EI_DATA] !=
+	    (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? ELFDATA2LSB : ELFDATA2MSB))
 		return -ENOEXEC;
 	if (mem[EI_CLASS] == ELFCLASS64) {
 		Elf64_Ehdr eh;
@@ -635,7 +643,8 @@ static int elf_find_section(const uint8_t *mem, size_t len, const char *want, El
 }
 
 /* The value of "key=" in .modinfo (NUL-separated strings, padded with NULs). */
-static bool modinfo_get(const ElfSection *s, const char *key, const char **ret, size_t *ret_len)
+static bool modinfo_get(const ElfSection *s, const char *key, const char **ret,
+			size_t *ret_len)
 {
 	size_t klen = strlen(key);
 
@@ -665,14 +674,16 @@ static int module_image_parse(const void *mem, size_t len, ModuleImage *ret)
 		return r;
 	if (r >= 0 && modinfo_get(&modinfo, "name", &name, &name_len)) {
 		/* taken */
-	} else if (elf_find_section(mem, len, ".gnu.linkonce.this_module", &this_module) >= 0) {
+	} else if (elf_find_section(mem, len, ".gnu.linkonce.this_module",
+				    &this_module) >= 0) {
 		/* struct module: enum state, struct list_head list, char name[] */
 		size_t off = ((const uint8_t *)mem)[EI_CLASS] == ELFCLASS64 ? 24 : 12;
 		if (this_module.size <= off)
 			return -ENOEXEC;
 		name = this_module.data + off;
 		name_len = strnlen(name, this_module.size - off < SHIM_MODULE_NAME_MAX ?
-						   this_module.size - off : SHIM_MODULE_NAME_MAX);
+						 this_module.size - off :
+						 SHIM_MODULE_NAME_MAX);
 	} else
 		return -ENOEXEC;
 	if (!module_name_valid(name, name_len))
@@ -699,7 +710,7 @@ typedef struct ProcModule {
 	unsigned long size;
 	long refcnt;
 	char *users; /* "a,b," or "" */
-	char *tail;  /* after the users column: " Live 0x0000000000000000" */
+	char *tail; /* after the users column: " Live 0x0000000000000000" */
 } ProcModule;
 
 typedef struct ModuleTable {
@@ -720,7 +731,8 @@ static void module_table_done(ModuleTable *t)
 static ProcModule *module_table_find(ModuleTable *t, const char *name)
 {
 	for (size_t i = 0; i < t->n; i++)
-		if (t->modules[i].name[0] && module_name_eq(name, strlen(name), t->modules[i].name))
+		if (t->modules[i].name[0] &&
+		    module_name_eq(name, strlen(name), t->modules[i].name))
 			return &t->modules[i];
 	return NULL;
 }
@@ -938,7 +950,8 @@ static void users_remove(char *users, const char *name)
 	}
 }
 
-static int sysfs_write(const char *module, const char *file, const char *fmt, ...) _printf_(3, 4);
+static int sysfs_write(const char *module, const char *file, const char *fmt, ...)
+	_printf_(3, 4);
 static int sysfs_write(const char *module, const char *file, const char *fmt, ...)
 {
 	char path[PATH_MAX], data[64];
@@ -978,7 +991,8 @@ static int rm_rf_at(int parent_fd, const char *name)
 		return 0;
 	if (errno != EISDIR && errno != EPERM)
 		return -errno;
-	fd = REAL(openat)(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	fd = REAL(openat)(parent_fd, name,
+			  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	d = fdopendir(fd);
@@ -1025,7 +1039,9 @@ static int shim_lock(const char *call, int *ret_fd)
 	fd = REAL(open)(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
 	if (fd < 0 && errno == ENOENT) {
 		root_prepare();
-		fd = REAL(open)(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+		fd = REAL(open)(path,
+				O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
+				0644);
 	}
 	if (fd < 0)
 		return -errno;
@@ -1086,9 +1102,10 @@ static int sysfs_unlink_holder(const char *module, const char *holder)
 	return 0;
 }
 
-/* Calls fn(name, userdata) for each module of a "a,b,c" list; stops at the first error. */
-static int depends_foreach(const char *depends, int (*fn)(const char *name, void *userdata),
-			   void *userdata)
+/* Calls fn(name, userdata) for each module of an "a,b,c" list; stops at the first
+ * error. */
+static int depends_foreach(const char *depends,
+			   int (*fn)(const char *name, void *userdata), void *userdata)
 {
 	for (const char *p = depends; *p;) {
 		size_t n = strcspn(p, ",");
@@ -1142,7 +1159,8 @@ static int depend_use(const char *name, void *userdata)
 }
 
 /* Loads an image; ret_name is the module's name as soon as it is known. Lock held. */
-static int module_load_image(const void *mem, size_t len, char ret_name[static SHIM_MODULE_NAME_MAX])
+static int module_load_image(const void *mem, size_t len,
+			     char ret_name[static SHIM_MODULE_NAME_MAX])
 {
 	_cleanup_(module_table_done) ModuleTable t = {};
 	char path[PATH_MAX];
@@ -1262,7 +1280,8 @@ static int shim_finit_module(int fd, const char *params, int flags)
 	return r;
 }
 
-static int module_unload_locked(const char *name, char ret_name[static SHIM_MODULE_NAME_MAX])
+static int module_unload_locked(const char *name,
+				char ret_name[static SHIM_MODULE_NAME_MAX])
 {
 	_cleanup_(module_table_done) ModuleTable t = {};
 	_cleanup_close_ int dfd = -EBADF;
@@ -1378,12 +1397,15 @@ _public_ long syscall(long number, ...)
 
 	switch (number) {
 	case __NR_init_module:
-		return shim_return(shim_init_module((const void *)a[0], (unsigned long)a[1],
+		return shim_return(shim_init_module((const void *)a[0],
+						    (unsigned long)a[1],
 						    (const char *)a[2]));
 	case __NR_finit_module:
-		return shim_return(shim_finit_module((int)a[0], (const char *)a[1], (int)a[2]));
+		return shim_return(
+			shim_finit_module((int)a[0], (const char *)a[1], (int)a[2]));
 	case __NR_delete_module:
-		return shim_return(shim_delete_module((const char *)a[0], (unsigned int)a[1]));
+		return shim_return(
+			shim_delete_module((const char *)a[0], (unsigned int)a[1]));
 	}
 
 	REAL_OR_RETURN(f, syscall, -1);

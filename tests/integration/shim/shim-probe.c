@@ -108,7 +108,7 @@ static int run_syscalls(void)
 	char cwd[4096], cwd2[4096];
 
 	if (syscall(SYS_getpid) != getpid()) {
-		fprintf(stderr, "shim-probe: syscall(SYS_getpid) differs from getpid()\n");
+		fprintf(stderr, "shim-probe: syscall(SYS_getpid) != getpid()\n");
 		return 1;
 	}
 	if (syscall(SYS_write, STDOUT_FILENO, msg, sizeof(msg) - 1) != sizeof(msg) - 1)
@@ -116,13 +116,15 @@ static int run_syscalls(void)
 	if (syscall(SYS_getcwd, cwd, sizeof(cwd)) < 0 || !getcwd(cwd2, sizeof(cwd2)))
 		return failed("getcwd");
 	if (!streq(cwd, cwd2)) {
-		fprintf(stderr, "shim-probe: syscall(SYS_getcwd) gave '%s', getcwd() '%s'\n", cwd,
+		fprintf(stderr,
+			"shim-probe: syscall(SYS_getcwd) gave '%s', getcwd() '%s'\n", cwd,
 			cwd2);
 		return 1;
 	}
 	errno = 0;
 	if (syscall(SYS_close, -1) != -1 || errno != EBADF) {
-		fprintf(stderr, "shim-probe: syscall(SYS_close, -1) did not fail with EBADF\n");
+		fprintf(stderr,
+			"shim-probe: syscall(SYS_close, -1) did not fail with EBADF\n");
 		return 1;
 	}
 	return 0;
@@ -148,7 +150,9 @@ static int run_stat(const char *path)
 
 	if (stat(path, &st) < 0)
 		return failed(path);
-	printf("%s\n", S_ISDIR(st.st_mode) ? "directory" : S_ISREG(st.st_mode) ? "file" : "other");
+	printf("%s\n", S_ISDIR(st.st_mode) ? "directory" :
+		       S_ISREG(st.st_mode) ? "file" :
+					     "other");
 	return 0;
 }
 
@@ -159,8 +163,9 @@ int main(int argc, char *argv[])
 	if (streq(verb, "syscalls") && argc == 2)
 		return run_syscalls();
 	if (argc != 3) {
-		fprintf(stderr, "Usage: shim-probe init|syscall-init|finit|delete|syscall-delete|"
-				"cat|stat ARG, or shim-probe syscalls\n");
+		fprintf(stderr,
+			"Usage: shim-probe init|syscall-init|finit|delete|syscall-delete|"
+			"cat|stat ARG, or shim-probe syscalls\n");
 		return 2;
 	}
 	if (streq(verb, "init"))
