@@ -1,0 +1,155 @@
+#!/bin/bash
+# kmodctl depmod: --full on both fixture trees equals kmod's depmod; --verify; the fallbacks to a
+# full build; bad input leaves the indexes untouched and names the file.
+source "$(dirname "$0")/lib.sh"
+
+INDEXES=(modules.dep modules.dep.bin modules.alias modules.alias.bin modules.softdep
+	modules.symbols modules.symbols.bin modules.devname modules.builtin.bin
+	modules.builtin.alias.bin)
+
+# same_as_depmod NAME ROOT KVER: every index file equals what depmod writes for the tree
+same_as_depmod() {
+	local name=$1 root=$2 kver=$3 s f diffs=()
+	s=$(mktmp)
+	cp -al "$root/." "$s/"
+	depmod -b "$s" "$kver" 2>/dev/null
+	for f in "${INDEXES[@]}"; do
+		cmp -s "$root/lib/modules/$kver/$f" "$s/lib/modules/$kver/$f" || diffs+=("$f")
+	done
+	rm -rf "$s"
+	if [ ${#diffs[@]} -eq 0 ]; then pass "$name"; else fail "$name" "differs: ${diffs[*]}"; fi
+}
+
+snapshot() { (cd "$1" && sha256sum modules.* .kmodd-depmod.cache 2>/dev/null); }
+
+for fx in full-54:$KVER54 full-53:$KVER53; do
+	name=${fx%%:*}
+	kver=${fx#*:}
+	T=$(mktmp)
+	fixture_copy "$name" "$T"
+	if out=$("$KMODCTL" --root "$T" depmod --full "$kver" 2>&1); then
+		same_as_depmod "full-$name" "$T" "$kver"
+	else
+		fail "full-$name" "$out"
+	fi
+	rm -rf "$T"
+done
+
+# --verify on the full tree: agrees, then names what differs
+T=$(mktmp)
+fixture_copy full-54 "$T"
+D=$T/lib/modules/$KVER54
+check verify-clean "$KMODCTL" --root "$T" depmod --verify
+sed -i '5s/$/ kernel\/bogus.ko/' "$D/modules.dep"
+out=$("$KMODCTL" --root "$T" depmod --verify 2>&1)
+rc=$?
+if [ $rc -eq 1 ] && echo "$out" | grep -q "modules.dep:5: differs"; then
+	pass verify-differs
+else
+	fail verify-differs "rc=$rc: $out"
+fi
+rm -rf "$T"
+
+# ---- fallbacks, on the small base tree plus full-54 modules ----
+KSRC=$FIXTURES/full-54/lib/modules/$KVER54/kernel
+new_tree() {
+	local t
+	t=$(mktmp)
+	fixture_copy base-54 "$t"
+	echo "$t"
+}
+
+# written by depmod (no kmodd cache): the first update reads the tree once, says so
+T=$(new_tree)
+D=$T/lib/modules/$KVER54
+mkdir -p "$D/updates"
+cp "$KSRC/drivers/net/ethernet/intel/e1000/e1000.ko" "$D/updates/"
+out=$("$KMODCTL" --root "$T" depmod --add updates/e1000.ko 2>&1)
+if echo "$out" | grep -q "Rebuilt all indexes.*no kmodd symbol cache"; then
+	pass fallback-no-cache-says-so
+else
+	fail fallback-no-cache-says-so "$out"
+fi
+same_as_depmod fallback-no-cache "$T" "$KVER54"
+
+# the next one is incremental
+cp "$KSRC/net/802/stp.ko" "$D/updates/"
+out=$("$KMODCTL" --root "$T" depmod --add "$D/updates/stp.ko" 2>&1)
+if echo "$out" | grep -q "Rebuilt"; then fail incremental-after-cache "$out"; else pass incremental-after-cache; fi
+same_as_depmod incremental-after-cache-identical "$T" "$KVER54"
+
+# a module dropped in without telling: the indexes disagree with the tree
+cp "$KSRC/net/llc/llc.ko" "$D/updates/"
+cp "$KSRC/drivers/net/mii.ko" "$D/updates/"
+out=$("$KMODCTL" --root "$T" depmod --add updates/mii.ko 2>&1)
+if echo "$out" | grep -q "Rebuilt all indexes.*disagree.*updates/llc.ko"; then
+	pass fallback-disagree-says-so
+else
+	fail fallback-disagree-says-so "$out"
+fi
+same_as_depmod fallback-disagree "$T" "$KVER54"
+
+# indexes missing
+rm -f "$D"/modules.dep "$D"/modules.alias
+rm -f "$D/updates/mii.ko"
+out=$("$KMODCTL" --root "$T" depmod --remove mii 2>&1)
+if echo "$out" | grep -q "Rebuilt all indexes.*missing"; then
+	pass fallback-missing-says-so
+else
+	fail fallback-missing-says-so "$out"
+fi
+same_as_depmod fallback-missing "$T" "$KVER54"
+
+# ---- bad input: exit 1, the file named, nothing changed ----
+bad_input() { # name expected-regex args...
+	local name=$1 re=$2 before after out rc
+	shift 2
+	before=$(snapshot "$D")
+	out=$("$KMODCTL" --root "$T" depmod "$@" 2>&1)
+	rc=$?
+	after=$(snapshot "$D")
+	if crashed $rc "$out"; then
+		fail "$name" "crashed: $out"
+	elif [ $rc -ne 1 ]; then
+		fail "$name" "exit $rc, expected 1: $out"
+	elif ! echo "$out" | grep -qE "$re"; then
+		fail "$name" "message does not match '$re': $out"
+	elif [ "$before" != "$after" ]; then
+		fail "$name" "indexes changed"
+	elif ls -A "$D" | grep -q '^\.kmodd-tmp\.'; then
+		fail "$name" "temporary files left"
+	else
+		pass "$name"
+	fi
+}
+
+echo "this is not an ELF file" >"$D/updates/bogus.ko"
+bad_input bad-not-a-module "updates/bogus.ko: not a kernel module" --add updates/bogus.ko
+rm -f "$D/updates/bogus.ko"
+head -c 100 "$KSRC/drivers/net/mii.ko" >"$D/updates/trunc.ko"
+bad_input bad-truncated-module "updates/trunc.ko: not a kernel module" --add updates/trunc.ko
+rm -f "$D/updates/trunc.ko"
+
+mkdir -p "$D/updates/a" "$D/updates/b"
+cp "$KSRC/drivers/net/mii.ko" "$D/updates/a/"
+cp "$KSRC/drivers/net/mii.ko" "$D/updates/b/"
+bad_input bad-name-collision "updates/(a|b)/mii.ko: module name collision.*updates/(a|b)/mii.ko" \
+	--add updates/a/mii.ko updates/b/mii.ko
+rm -rf "$D/updates/a" "$D/updates/b"
+
+bad_input bad-remove-absent "cannot remove module 'no_such_module': it is not in modules.dep" \
+	--remove no-such-module
+bad_input bad-remove-still-there "updates/e1000.ko: cannot remove module 'e1000': its file is still there" \
+	--remove e1000
+bad_input bad-add-missing "updates/nothing.ko: cannot add: ENOENT" --add updates/nothing.ko
+bad_input bad-add-outside "/etc/passwd: not inside" --add /etc/passwd
+
+cp "$KSRC/drivers/net/mii.ko" "$D/updates/"
+printf 'garbage!' | dd of="$D/modules.alias.bin" bs=1 seek=0 conv=notrunc status=none
+bad_input bad-corrupt-bin "modules.alias.bin: corrupt index \(bad magic\)" --add updates/mii.ko
+truncate -s 5000 "$D/modules.dep.bin"
+bad_input bad-truncated-bin "modules.(alias|dep).bin: corrupt index" --add updates/mii.ko
+check full-repairs-corrupt "$KMODCTL" --root "$T" depmod --full
+same_as_depmod full-repairs-corrupt-identical "$T" "$KVER54"
+
+finish
