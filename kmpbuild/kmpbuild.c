@@ -980,14 +980,14 @@ static void remove_stale_packages(Build *b, const char *base_filename)
 
 static int sign_repomd(const Build *b)
 {
-	_cleanup_free_ char *repomd = NULL, *asc = NULL, *faked = NULL;
+	_cleanup_free_ char *repomd = NULL, *asc = NULL;
 	const char *argv[16];
 	int n = 0, status;
 	pid_t pid;
 
 	repomd = path_join(arg_out, "repodata/repomd.xml");
 	asc = path_join(arg_out, "repodata/repomd.xml.asc");
-	if (!repomd || !asc || asprintf(&faked, "%" PRIu32 "!", b->epoch) < 0)
+	if (!repomd || !asc)
 		return log_oom();
 	argv[n++] = "gpg";
 	argv[n++] = "--batch";
@@ -997,10 +997,6 @@ static int sign_repomd(const Build *b)
 		argv[n++] = "--homedir";
 		argv[n++] = arg_gpg_homedir;
 	}
-	/* signature time = SOURCE_DATE_EPOCH: the same tree signs to the same bytes with
-	 * deterministic (RSA PKCS#1 v1.5, EdDSA) keys */
-	argv[n++] = "--faked-system-time";
-	argv[n++] = faked;
 	argv[n++] = "--local-user";
 	argv[n++] = arg_sign_key;
 	argv[n++] = "--armor";
