@@ -938,7 +938,7 @@ static int prepare_out(const Build *b)
 					       "another --out directory or pass --force to "
 					       "replace it.",
 					       arg_out, r < 0 ? "not written by kmpbuild"
-							      : "built from another kernel");
+							      : "built for another kernel or flavour");
 	}
 	r = mkdir_p(pkgdir, 0755);
 	if (r < 0)
@@ -1266,10 +1266,11 @@ static int run(int argc, char *argv[])
 		if (!t->symvers)
 			return log_error_errno(-ENOENT,
 					       "No Module.symvers found for %s (looked in %s/build, "
-					       "/usr/src/linux-headers-%s, /boot/symvers-%s.gz); pass "
-					       "--symvers FILE, or --no-symvers to take vmlinux's "
+					       "%s/usr/src/linux-headers-%s, %s/boot/symvers-%s.gz); "
+					       "pass --symvers FILE, or --no-symvers to take vmlinux's "
 					       "exports from what the modules require.",
-					       b.kver, b.dir, b.kver, b.kver);
+					       b.kver, b.dir, streq(b.root, "/") ? "" : b.root, b.kver,
+					       streq(b.root, "/") ? "" : b.root, b.kver);
 		b.symvers = TAKE_PTR(t->symvers);
 	}
 

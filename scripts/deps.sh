@@ -10,7 +10,7 @@ PKGS=(
 	libcurl4-openssl-dev librpm-dev libjson-c-dev libsqlite3-dev
 	liblzma-dev libzstd-dev zlib1g-dev
 	# tools the tests compare against or drive
-	kmod rpm rpm2cpio cpio createrepo-c zypper dnf nginx hyperfine
+	kmod rpm rpm2cpio cpio createrepo-c zypper dnf nginx hyperfine curl
 	xz-utils zstd gnupg python3 jq
 	# the VM tier
 	qemu-system-x86 busybox-static udev
