@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# --kabi-in-name: package names carry the kernel ABI ("<module>-kmp-<flavour>-<kabi>",
+# kabi = release without the flavour, '-' as '_': 6.1.0-54-amd64 -> 6.1.0_54), the plain
+# name stays a versioned provide, dependencies name the KABI packages, and libsolv resolves
+# the repository. Without the option, names are the plain ones.
+source "$(dirname "$0")/lib.sh"
+
+T=$(mktmp)
+SOLVECHECK=${SOLVECHECK:-$BUILD/kmpbuild/kmp-solvecheck}
+root=$FIXTURES/base-54
+moddir=$root/lib/modules/$KVER54
+
+out=$("$KMPBUILD" --root "$root" --kernel "$KVER54" --base /dev/null --kabi-in-name \
+	--out "$T/kabi" -q 2>&1)
+check build test $? -eq 0
+n_mod=$(wc -l <"$moddir/modules.dep")
+n_kabi=$(ls "$T/kabi/x86_64" | grep -c -- '-kmp-amd64-6\.1\.0_54-6\.1\.190-1\.x86_64\.rpm$')
+check "names-carry-kabi($n_kabi)" test "$n_kabi" -eq "$n_mod"
+pkg=$(ls "$T"/kabi/x86_64/squashfs-kmp-amd64-6.1.0_54-*.rpm 2>/dev/null)
+check name-tag test "$(rpm -qp --qf '%{NAME} %{VERSION} %{RELEASE}' "$pkg" 2>/dev/null)" = \
+	"squashfs-kmp-amd64-6.1.0_54 6.1.190 1"
+check plain-name-provided grep -qx 'squashfs-kmp-amd64 = 6.1.190-1' <(rpm -qp --provides "$pkg" 2>/dev/null)
+# a dependency on another KMP names its KABI package
+dep_pkg=$(ls "$T"/kabi/x86_64/ext4-kmp-amd64-6.1.0_54-*.rpm 2>/dev/null)
+check requires-kabi-names grep -qx 'jbd2-kmp-amd64-6.1.0_54' <(rpm -qp --requires "$dep_pkg" 2>/dev/null)
+if "$SOLVECHECK" "$T/kabi" "$moddir/modules.dep" amd64 -6.1.0_54 >"$T/solve" 2>&1; then
+	pass "resolves($(tail -n 1 "$T/solve" | cut -d: -f1))"
+else
+	fail resolves "$(grep -E '^(MISMATCH|PROBLEM|MISSING)' "$T/solve" | head -n 2 | tr '\n' ' ')$(tail -n 1 "$T/solve")"
+fi
+
+"$KMPBUILD" --root "$root" --kernel "$KVER54" --base /dev/null --out "$T/plain" -q >/dev/null 2>&1
+check plain-names test -f "$T/plain/x86_64/squashfs-kmp-amd64-6.1.190-1.x86_64.rpm"
+if "$SOLVECHECK" "$T/plain" "$moddir/modules.dep" amd64 >"$T/solve2" 2>&1; then
+	pass "plain-resolves($(tail -n 1 "$T/solve2" | cut -d: -f1))"
+else
+	fail plain-resolves "$(tail -n 1 "$T/solve2")"
+fi
+
+# --version/--release and --flavour override what the tree says
+"$KMPBUILD" --root "$root" --kernel "$KVER54" --base /dev/null --out "$T/ovr" -q \
+	--version 2.5 --release 7.1 --flavour default >/dev/null 2>&1
+pkg=$T/ovr/x86_64/squashfs-kmp-default-2.5-7.1.x86_64.rpm
+check overrides test -f "$pkg"
+check flavour-in-ksym grep -q '^ksym(default:' <(rpm -qp --requires "$pkg" 2>/dev/null)
+check flavour-in-modalias grep -q '^modalias(kernel-default:' <(rpm -qp --supplements "$pkg" 2>/dev/null)
+
+# --firmware-requires: Requires: firmware(<file>) for modinfo's firmware lines. A base-54
+# copy with e100 (which names firmware) and its dependency mii added.
+mkdir "$T/fwroot"
+fixture_copy base-54 "$T/fwroot"
+fwmod=kernel/drivers/net/ethernet/intel/e100.ko
+full=$FIXTURES/full-54/lib/modules/$KVER54
+for m in $fwmod kernel/drivers/net/mii.ko; do
+	mkdir -p "$(dirname "$T/fwroot/lib/modules/$KVER54/$m")"
+	ln "$full/$m" "$T/fwroot/lib/modules/$KVER54/$m"
+	grep "^$m:" "$full/modules.dep" >>"$T/fwroot/lib/modules/$KVER54/modules.dep"
+done
+"$KMPBUILD" --root "$T/fwroot" --kernel "$KVER54" --base /dev/null --out "$T/fw" -q \
+	--firmware-requires >/dev/null 2>&1
+modinfo -F firmware "$full/$fwmod" | sed 's/.*/firmware(&)/' | sort -u >"$T/fw.want"
+rpm -qp --requires "$T"/fw/x86_64/e100-kmp-amd64-*.rpm | grep '^firmware(' | sort >"$T/fw.got"
+if [ -s "$T/fw.want" ]; then
+	check "firmware-requires($(wc -l <"$T/fw.want"))" diff "$T/fw.want" "$T/fw.got"
+else
+	skip firmware-requires "e100 names no firmware here"
+fi
+"$KMPBUILD" --root "$T/fwroot" --kernel "$KVER54" --base /dev/null --out "$T/nofw" -q >/dev/null 2>&1
+check no-firmware-by-default test -z "$(rpm -qp --requires "$T"/nofw/x86_64/e100-kmp-amd64-*.rpm | grep '^firmware(')"
+
+finish
