@@ -352,5 +352,17 @@ int main(int argc, char *argv[])
 	printf("checked %u KMPs: %u mismatched, %u unsolvable, %u modules without a KMP\n",
 	       checked, mismatched, problems, missing);
 	pool_free(pool);
+	for (size_t i = 0; i < n_mods; i++) {
+		free(mods[i].path);
+		free(mods[i].name);
+		free(mods[i].pkgname);
+		free(mods[i].deps);
+	}
+	free(mods);
+	hashmap_free(by_path);
+	hashmap_free(by_pkg);
+	free(primary);
+	free(line);
+	free(basename_);
 	return mismatched || problems || missing || checked == 0 ? 1 : 0;
 }
