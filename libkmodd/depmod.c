@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <regex.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <zlib.h>
 
 #include <libkmod.h>
@@ -67,11 +68,27 @@ static inline void closedirp(DIR **d)
 		closedir(*d);
 }
 
+/* Strings owned elsewhere: by the Depmod (kept buffers), never freed one by one. */
+typedef struct StrList {
+	const char **v;
+	size_t n, alloc;
+} StrList;
+
+static int strlist_add(StrList *l, const char *s)
+{
+	if (!GREEDY_REALLOC(l->v, l->alloc, l->n + 1))
+		return -ENOMEM;
+	l->v[l->n++] = s;
+	return 0;
+}
+
+#define STRLIST_FOREACH(s, l) for (const char *const *s = (l).v; s < (l).v + (l).n; s++)
+
 typedef struct Mod {
 	char *name;
 	char *path; /* relative to the module directory */
-	char **aliases;
-	char **softdeps;
+	StrList aliases;
+	StrList softdeps;
 	uint32_t *exports;
 	size_t n_exports;
 	uint32_t *needs; /* in the order libkmod lists the module's dependency symbols */
@@ -122,6 +139,8 @@ typedef struct Depmod {
 	Mod **array;
 	size_t n_array;
 	Hashmap *tree; /* name -> Cand (owned): what the tree holds */
+	char **keep; /* buffers the modules' strings point into */
+	size_t n_keep, alloc_keep;
 	unsigned long generation;
 	DepmodReport *rep;
 } Depmod;
@@ -167,8 +186,8 @@ static void mod_free(void *p)
 		return;
 	free(m->name);
 	free(m->path);
-	strv_free(m->aliases);
-	strv_free(m->softdeps);
+	free(m->aliases.v);
+	free(m->softdeps.v);
 	free(m->exports);
 	free(m->needs);
 	free(m->deps);
@@ -203,9 +222,10 @@ static Depmod *depmod_free(Depmod *d)
 	hashmap_free(d->mods);
 	hashmap_free(d->tree);
 	hashmap_free(d->sym_ids);
-	for (size_t i = 0; i < d->n_syms; i++)
-		free(d->syms[i]);
 	free(d->syms);
+	for (size_t i = 0; i < d->n_keep; i++)
+		free(d->keep[i]);
+	free(d->keep);
 	free(d->array);
 	kmod_unref(d->ctx);
 	config_done(&d->cfg);
@@ -221,6 +241,19 @@ static void output_done(Output *o)
 {
 	for (int i = 0; i < F_MAX; i++)
 		kbuf_done(&o->buf[i]);
+}
+
+static void phase(const char *what)
+{
+	static struct timespec last;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (what && last.tv_sec)
+		log_debug("depmod: %s: %.2f ms", what,
+			  (double)(now.tv_sec - last.tv_sec) * 1e3 +
+				  (double)(now.tv_nsec - last.tv_nsec) / 1e6);
+	last = now;
 }
 
 /* ---- names and hashing, as kmod computes them ---- */
@@ -307,12 +340,30 @@ static uint32_t hash_superfast(const char *key, unsigned len)
 	return hash;
 }
 
+/* Takes ownership of a buffer that strings of the model point into. */
+static int keep(Depmod *d, char *buf)
+{
+	if (!GREEDY_REALLOC(d->keep, d->alloc_keep, d->n_keep + 1)) {
+		free(buf);
+		return -ENOMEM;
+	}
+	d->keep[d->n_keep++] = buf;
+	return 0;
+}
+
+static const char *keep_strdup(Depmod *d, const char *s)
+{
+	char *c = strdup(s);
+
+	return c && keep(d, c) >= 0 ? c : NULL;
+}
+
 /* ---- symbols ---- */
 
-static int sym_intern(Depmod *d, const char *name, uint32_t *ret)
+/* name must stay valid as long as d (a kept buffer); copy says it must be copied first. */
+static int sym_intern_full(Depmod *d, const char *name, bool copy, uint32_t *ret)
 {
 	uintptr_t v = (uintptr_t)hashmap_get(d->sym_ids, name);
-	char *copy;
 	int r;
 
 	if (v > 0) {
@@ -321,17 +372,19 @@ static int sym_intern(Depmod *d, const char *name, uint32_t *ret)
 	}
 	if (!GREEDY_REALLOC(d->syms, d->alloc_syms, d->n_syms + 1))
 		return -ENOMEM;
-	copy = strdup(name);
-	if (!copy)
+	if (copy && !(name = keep_strdup(d, name)))
 		return -ENOMEM;
-	r = hashmap_put(d->sym_ids, copy, (void *)(uintptr_t)(d->n_syms + 1));
-	if (r < 0) {
-		free(copy);
+	r = hashmap_put(d->sym_ids, name, (void *)(uintptr_t)(d->n_syms + 1));
+	if (r < 0)
 		return r;
-	}
-	d->syms[d->n_syms] = copy;
+	d->syms[d->n_syms] = (char *)name;
 	*ret = (uint32_t)d->n_syms++;
 	return 0;
+}
+
+static int sym_intern(Depmod *d, const char *name, uint32_t *ret)
+{
+	return sym_intern_full(d, name, true, ret);
 }
 
 static int ids_append(uint32_t **ids, size_t *n, size_t *alloc, uint32_t id)
@@ -698,14 +751,18 @@ static int mod_read(Depmod *d, Mod *m, bool strict)
 		const char *key = kmod_module_info_get_key(l);
 		const char *value = kmod_module_info_get_value(l);
 
+		StrList *list;
+		const char *copy;
+
 		if (streq(key, "alias"))
-			r = strv_extend(&m->aliases, value);
+			list = &m->aliases;
 		else if (streq(key, "softdep"))
-			r = strv_extend(&m->softdeps, value);
+			list = &m->softdeps;
 		else
 			continue;
-		if (r < 0)
-			return r;
+		copy = keep_strdup(d, value);
+		if (!copy || (r = strlist_add(list, copy)) < 0)
+			return -ENOMEM;
 	}
 
 	if (kmod_module_get_symbols(km, &syms) >= 0)
@@ -1045,6 +1102,20 @@ static int write_deps(Depmod *d, Output *o)
 	return kmod_index_write(idx, &o->buf[F_DEP_BIN]);
 }
 
+/* Appends the pieces, NULL-terminated. */
+static int kbuf_cat(KBuf *b, ...)
+{
+	va_list ap;
+	const char *p;
+	int r = 0;
+
+	va_start(ap, b);
+	while (r >= 0 && (p = va_arg(ap, const char *)))
+		r = kbuf_put(b, p, strlen(p));
+	va_end(ap);
+	return r;
+}
+
 static int write_aliases(Depmod *d, Output *o)
 {
 	_cleanup_kmod_index_free_ KmodIndex *idx = kmod_index_new();
@@ -1065,10 +1136,10 @@ static int write_aliases(Depmod *d, Output *o)
 		char type = 0;
 		unsigned major = 0, minor = 0;
 
-		STRV_FOREACH(a, m->aliases) {
+		STRLIST_FOREACH(a, m->aliases) {
 			size_t l = strlen(*a) + 1;
 
-			r = kbuf_printf(t, "alias %s %s\n", *a, m->name);
+			r = kbuf_cat(t, "alias ", *a, " ", m->name, "\n", NULL);
 			if (r < 0)
 				return r;
 			if (l > norm_size) {
@@ -1084,22 +1155,24 @@ static int write_aliases(Depmod *d, Output *o)
 					return r;
 			}
 		}
-		STRV_FOREACH(a, m->softdeps) {
-			r = kbuf_printf(s, "softdep %s %s\n", m->name, *a);
+		STRLIST_FOREACH(a, m->softdeps) {
+			r = kbuf_cat(s, "softdep ", m->name, " ", *a, "\n", NULL);
 			if (r < 0)
 				return r;
 		}
-		STRV_FOREACH(a, m->aliases) {
+		STRLIST_FOREACH(a, m->aliases) {
 			unsigned maj, min;
 			const char *v;
 
 			if ((v = startswith(*a, "devname:")))
 				devname = v;
-			else if (sscanf(*a, "char-major-%u-%u", &maj, &min) == 2) {
+			else if ((*a)[0] == 'c' && startswith(*a, "char-major-") &&
+				 sscanf(*a, "char-major-%u-%u", &maj, &min) == 2) {
 				type = 'c';
 				major = maj;
 				minor = min;
-			} else if (sscanf(*a, "block-major-%u-%u", &maj, &min) == 2) {
+			} else if ((*a)[0] == 'b' && startswith(*a, "block-major-") &&
+				   sscanf(*a, "block-major-%u-%u", &maj, &min) == 2) {
 				type = 'b';
 				major = maj;
 				minor = min;
@@ -1168,7 +1241,7 @@ static int write_symbols(Depmod *d, Output *o)
 	for (size_t i = 0; i < n && r >= 0; i++) {
 		size_t l = strlen(out[i].name) + sizeof("symbol:");
 
-		r = kbuf_printf(t, "alias symbol:%s %s\n", out[i].name, out[i].owner->name);
+		r = kbuf_cat(t, "alias symbol:", out[i].name, " ", out[i].owner->name, "\n", NULL);
 		if (r < 0)
 			break;
 		if (l > key_size) {
@@ -1178,7 +1251,8 @@ static int write_symbols(Depmod *d, Output *o)
 			if (!key)
 				return -ENOMEM;
 		}
-		snprintf(key, key_size, "symbol:%s", out[i].name);
+		memcpy(key, "symbol:", 7);
+		memcpy(key + 7, out[i].name, l - 7);
 		r = kmod_index_add(idx, key, out[i].owner->name, out[i].owner->idx);
 	}
 	if (r < 0)
@@ -1305,18 +1379,23 @@ static int compute(Depmod *d, Output *o, bool builtin)
 	r = order_modules(d);
 	if (r < 0)
 		return r;
+	phase("order");
 	r = compute_deps(d);
 	if (r < 0)
 		return r;
+	phase("dependencies");
 	r = write_deps(d, o);
 	if (r < 0)
 		return r;
+	phase("modules.dep");
 	r = write_aliases(d, o);
 	if (r < 0)
 		return r;
+	phase("modules.alias");
 	r = write_symbols(d, o);
 	if (r < 0)
 		return r;
+	phase("modules.symbols");
 	if (builtin) {
 		r = write_builtin(d, o);
 		if (r < 0)
@@ -1409,12 +1488,12 @@ static int parse_ids(char *s, uint32_t max, uint32_t **ret, size_t *ret_n)
 	uint32_t *ids = NULL;
 
 	while (*s) {
-		char *e;
-		unsigned long v;
+		uint64_t v = 0;
+		const char *b = s;
 
-		errno = 0;
-		v = strtoul(s, &e, 10);
-		if (e == s || errno || v >= max || (*e != ' ' && *e != 0)) {
+		while (*s >= '0' && *s <= '9' && v < max)
+			v = v * 10 + (uint64_t)(*s++ - '0');
+		if (s == b || v >= max || (*s != ' ' && *s != 0)) {
 			free(ids);
 			return -EBADMSG;
 		}
@@ -1422,7 +1501,8 @@ static int parse_ids(char *s, uint32_t max, uint32_t **ret, size_t *ret_n)
 			free(ids);
 			return -ENOMEM;
 		}
-		s = *e ? e + 1 : e;
+		if (*s)
+			s++;
 	}
 	*ret = ids;
 	*ret_n = n;
@@ -1433,7 +1513,8 @@ static int parse_ids(char *s, uint32_t max, uint32_t **ret, size_t *ret_n)
  * path -> Mod (exports, needs) in *ret, 0 when there is none or it is stale. */
 static int cache_load(Depmod *d, Hashmap **ret)
 {
-	_cleanup_free_ char *path = path_join(d->dir, CACHE_NAME), *data = NULL;
+	_cleanup_free_ char *path = path_join(d->dir, CACHE_NAME);
+	char *data = NULL;
 	_cleanup_hashmap_free_ Hashmap *by_path = NULL;
 	_cleanup_free_ uint32_t *ids = NULL;
 	char *p, *end, *l;
@@ -1446,6 +1527,10 @@ static int cache_load(Depmod *d, Hashmap **ret)
 	r = read_full_file(path, 0, &data, &size);
 	if (r < 0)
 		return 0;
+	/* symbol names point into it */
+	r = keep(d, data);
+	if (r < 0)
+		return r;
 	p = data;
 	end = data + size;
 	if (!(l = next_line(&p, end)) || !streq(l, CACHE_MAGIC))
@@ -1480,7 +1565,7 @@ static int cache_load(Depmod *d, Hashmap **ret)
 	for (unsigned long i = 0; i < n_syms; i++) {
 		if (!(l = next_line(&p, end)))
 			return 0;
-		r = sym_intern(d, l, &ids[i]);
+		r = sym_intern_full(d, l, false, &ids[i]);
 		if (r < 0)
 			return r;
 	}
@@ -1537,7 +1622,8 @@ static int read_index_file(Depmod *d, const char *name, char **ret, size_t *ret_
 static int model_from_indexes(Depmod *d, char **ret_reason)
 {
 	_cleanup_hashmap_free_ Hashmap *cache = NULL;
-	_cleanup_free_ char *dep = NULL, *alias = NULL, *softdep = NULL;
+	_cleanup_free_ char *dep = NULL;
+	char *alias = NULL, *softdep = NULL;
 	size_t dep_size, alias_size, softdep_size, n = 0;
 	char *p, *end, *l;
 	int r;
@@ -1545,10 +1631,16 @@ static int model_from_indexes(Depmod *d, char **ret_reason)
 	if (read_index_file(d, "modules.dep", &dep, &dep_size) < 0 ||
 	    read_index_file(d, "modules.alias", &alias, &alias_size) < 0 ||
 	    read_index_file(d, "modules.softdep", &softdep, &softdep_size) < 0) {
+		free(alias);
+		free(softdep);
 		*ret_reason = strdup("the text indexes are missing");
 		return 0;
 	}
 	r = cache_load(d, &cache);
+	if (r <= 0) {
+		free(alias);
+		free(softdep);
+	}
 	if (r < 0)
 		return r;
 	if (r == 0) {
@@ -1585,6 +1677,12 @@ static int model_from_indexes(Depmod *d, char **ret_reason)
 	if (p != end || hashmap_size(cache) != 0)
 		goto bad;
 
+	r = keep(d, alias);
+	if (r < 0)
+		return r;
+	r = keep(d, softdep);
+	if (r < 0)
+		return r;
 	for (p = alias, end = alias + alias_size; (l = next_line(&p, end));) {
 		char *sp;
 		Mod *m;
@@ -1595,7 +1693,7 @@ static int model_from_indexes(Depmod *d, char **ret_reason)
 			goto bad;
 		*sp = 0;
 		m = hashmap_get(d->mods, sp + 1);
-		if (!m || strv_extend(&m->aliases, l + 6) < 0)
+		if (!m || strlist_add(&m->aliases, l + 6) < 0)
 			goto bad;
 	}
 	for (p = softdep, end = softdep + softdep_size; (l = next_line(&p, end));) {
@@ -1608,7 +1706,7 @@ static int model_from_indexes(Depmod *d, char **ret_reason)
 			goto bad;
 		*sp = 0;
 		m = hashmap_get(d->mods, l + 8);
-		if (!m || strv_extend(&m->softdeps, sp + 1) < 0)
+		if (!m || strlist_add(&m->softdeps, sp + 1) < 0)
 			goto bad;
 	}
 	return 1;
@@ -1725,7 +1823,9 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-static int write_tmp(int dfd, int f, const KBuf *b, struct stat *ret_st)
+/* Writes a temporary and starts its writeback; the caller syncs it later through *ret_fd, so
+ * the files go to disk together. */
+static int write_tmp(int dfd, int f, const KBuf *b, struct stat *ret_st, int *ret_fd)
 {
 	_cleanup_free_ char *t = tmp_name(f);
 	_cleanup_close_ int fd = -EBADF;
@@ -1737,10 +1837,12 @@ static int write_tmp(int dfd, int f, const KBuf *b, struct stat *ret_st)
 	if (fd < 0)
 		return negative_errno();
 	r = write_all(fd, b->data ?: "", b->size);
-	if (r >= 0 && fsync(fd) < 0)
-		r = negative_errno();
+	if (r >= 0)
+		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	if (r >= 0 && fstat(fd, ret_st) < 0)
 		r = negative_errno();
+	if (r >= 0)
+		*ret_fd = TAKE_FD(fd);
 	return r;
 }
 
@@ -1758,8 +1860,12 @@ static int publish(Depmod *d, Output *o)
 {
 	_cleanup_close_ int dfd = -EBADF;
 	struct stat st[F_MAX] = {};
+	int fds[F_MAX];
 	KBuf journal = {};
 	int r, failed = -1;
+
+	for (int f = 0; f < F_MAX; f++)
+		fds[f] = -EBADF;
 
 	dfd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
@@ -1770,7 +1876,7 @@ static int publish(Depmod *d, Output *o)
 		if (f == F_CACHE || !o->present[f])
 			continue;
 		step();
-		r = write_tmp(dfd, f, &o->buf[f], &st[f]);
+		r = write_tmp(dfd, f, &o->buf[f], &st[f], &fds[f]);
 		if (r < 0) {
 			failed = f;
 			goto fail;
@@ -1781,10 +1887,20 @@ static int publish(Depmod *d, Output *o)
 	if (r < 0)
 		goto fail;
 	step();
-	r = write_tmp(dfd, F_CACHE, &o->buf[F_CACHE], &st[F_CACHE]);
+	r = write_tmp(dfd, F_CACHE, &o->buf[F_CACHE], &st[F_CACHE], &fds[F_CACHE]);
 	if (r < 0) {
 		failed = F_CACHE;
 		goto fail;
+	}
+	/* the indexes must be on disk before the journal commits them; the cache checks itself
+	 * (a lost one means one full build), so it is not waited for */
+	for (int f = 0; f < F_MAX; f++) {
+		if (fds[f] >= 0 && f != F_CACHE && fdatasync(fds[f]) < 0) {
+			r = negative_errno();
+			failed = f;
+			goto fail;
+		}
+		fds[f] = safe_close(fds[f]);
 	}
 
 	r = kbuf_printf(&journal, "%s\ngeneration %lu\n", JOURNAL_MAGIC, d->generation);
@@ -1838,13 +1954,16 @@ static int publish(Depmod *d, Output *o)
 	if (fsync(dfd) < 0)
 		return report_error(d->rep, negative_errno(), d->dir, "cannot fsync");
 	step();
-	if (unlinkat(dfd, JOURNAL_NAME, 0) < 0 || fsync(dfd) < 0)
+	/* no fsync needed: a journal that comes back finds every file already in place */
+	if (unlinkat(dfd, JOURNAL_NAME, 0) < 0)
 		return report_error(d->rep, negative_errno(), d->dir, "cannot remove the journal");
 	if (d->rep)
 		d->rep->generation = d->generation;
 	return 0;
 
 fail:
+	for (int f = 0; f < F_MAX; f++)
+		safe_close(fds[f]);
 	kbuf_done(&journal);
 	unlink_tmps(dfd);
 	(void)fsync(dfd);
@@ -1939,6 +2058,13 @@ static int recover_dir(const char *dir, DepmodReport *rep)
 					continue;
 				}
 				m = file_matches(dfd, name, sz, crc);
+				if (m <= 0 && streq(name, CACHE_NAME)) {
+					/* not synced before the commit; without it the next update
+					 * is a full build */
+					(void)unlinkat(dfd, tname, 0);
+					(void)unlinkat(dfd, name, 0);
+					continue;
+				}
 				if (m <= 0)
 					return report_error(
 						rep, -EUCLEAN, jpath,
@@ -2061,12 +2187,14 @@ int depmod_update(const char *root, const char *kver, char *const *add, char *co
 	Mod *m;
 	int r, have_old;
 
+	phase(NULL);
 	r = depmod_recover(root, kver, rep);
 	if (r < 0)
 		return r;
 	r = depmod_new(root, kver, rep, &d);
 	if (r < 0)
 		return r;
+	phase("setup");
 
 	/* what the caller says changed */
 	STRV_FOREACH(a, add) {
@@ -2111,9 +2239,11 @@ int depmod_update(const char *root, const char *kver, char *const *add, char *co
 	r = check_bins(d);
 	if (r < 0)
 		return r;
+	phase("check .bin");
 	r = tree_walk(d);
 	if (r < 0)
 		return report_error(rep, r, d->dir, "cannot list the module tree");
+	phase("tree walk");
 
 	/* two files of one module at the same priority: depmod would pick by directory order */
 	STRV_FOREACH(a, add_rel) {
@@ -2136,6 +2266,7 @@ int depmod_update(const char *root, const char *kver, char *const *add, char *co
 	have_old = model_from_indexes(d, &reason);
 	if (have_old < 0)
 		return have_old;
+	phase("load indexes and cache");
 	if (!have_old) {
 		r = dep_names(d, &indexed);
 		if (r < 0)
@@ -2240,10 +2371,14 @@ int depmod_update(const char *root, const char *kver, char *const *add, char *co
 			return r;
 	}
 
+	phase("apply changes");
 	r = compute(d, &o, false);
 	if (r < 0)
 		return r;
-	return publish(d, &o);
+	phase("compute");
+	r = publish(d, &o);
+	phase("publish");
+	return r;
 }
 
 int depmod_verify(const char *root, const char *kver, DepmodReport *rep)

@@ -97,7 +97,6 @@ struct KmodIndex {
 	Entry *entries;
 	size_t n_entries, allocated;
 	Block *blocks;
-	bool sorted;
 };
 
 KmodIndex *kmod_index_new(void)
@@ -163,7 +162,6 @@ int kmod_index_add(KmodIndex *idx, const char *key, const char *value, uint32_t 
 		return -ENOMEM;
 	e->priority = priority;
 	e->seq = (uint32_t)idx->n_entries++;
-	idx->sorted = false;
 	return 0;
 }
 
@@ -172,55 +170,86 @@ size_t kmod_index_size(const KmodIndex *idx)
 	return idx->n_entries;
 }
 
-static int entry_cmp(const void *a, const void *b)
+static int value_cmp(const void *a, const void *b)
 {
 	const Entry *x = a, *y = b;
-	int c = strcmp(x->key, y->key);
 
-	if (c != 0)
-		return c;
 	if (x->priority != y->priority)
 		return x->priority < y->priority ? -1 : 1;
 	/* equal priority: the later insertion comes first, as depmod's list insert does */
 	return x->seq > y->seq ? -1 : x->seq < y->seq ? 1 : 0;
 }
 
-/* Writes the node for entries [lo, hi), which all share key[0..pos). The root keeps an empty
- * prefix; any other node's prefix runs as far as all its keys agree and none ends. */
-static int write_node(const Entry *e, size_t lo, size_t hi, size_t pos, bool root, KBuf *out,
-		      uint32_t *ret_offset)
+/* Writes the node for entries [lo, hi), which all share key[0..pos), partitioning them by
+ * the next character (an MSD radix sort that builds the trie as it goes). The root keeps an
+ * empty prefix; any other node's prefix runs as far as all its keys agree and none ends. */
+static int write_node(Entry *e, Entry *tmp, size_t lo, size_t hi, size_t pos, bool root,
+		      KBuf *out, uint32_t *ret_offset)
 {
 	uint32_t child_offs[INDEX_CHILDMAX];
-	unsigned first = INDEX_CHILDMAX, last = 0;
-	size_t p = pos, v_end, i;
+	size_t count[INDEX_CHILDMAX], start[INDEX_CHILDMAX];
+	unsigned first = INDEX_CHILDMAX, last = 0, lo_c = INDEX_CHILDMAX - 1, hi_c = 0;
+	size_t p = pos, n_values;
 	uint32_t offset;
 	int r;
 
-	if (!root) {
-		const char *a = e[lo].key, *b = e[hi - 1].key;
+	if (!root)
+		for (;; p++) {
+			char c = e[lo].key[p];
+			bool same = c != 0;
 
-		while (a[p] && a[p] == b[p])
-			p++;
-	}
-
-	for (v_end = lo; v_end < hi && e[v_end].key[p] == '\0'; v_end++)
-		;
-
-	for (i = v_end; i < hi;) {
-		unsigned ch = (unsigned char)e[i].key[p];
-		size_t j = i + 1;
-
-		while (j < hi && (unsigned char)e[j].key[p] == ch)
-			j++;
-		if (first == INDEX_CHILDMAX) {
-			first = ch;
-			memset(child_offs, 0, sizeof(child_offs));
+			for (size_t i = lo + 1; same && i < hi; i++)
+				same = e[i].key[p] == c;
+			if (!same)
+				break;
 		}
-		last = ch;
-		r = write_node(e, i, j, p + 1, false, out, &child_offs[ch]);
+
+	/* counting sort by key[p] over the characters present: values (NUL) first, then
+	 * children by character */
+	for (size_t i = lo; i < hi; i++) {
+		unsigned c = (unsigned char)e[i].key[p];
+
+		if (c < lo_c)
+			lo_c = c;
+		if (c > hi_c)
+			hi_c = c;
+	}
+	if (lo == hi)
+		lo_c = hi_c = 0;
+	if (lo_c == hi_c) {
+		count[lo_c] = hi - lo;
+		start[lo_c] = lo;
+	} else {
+		size_t fill[INDEX_CHILDMAX];
+
+		for (unsigned c = lo_c; c <= hi_c; c++)
+			count[c] = 0;
+		for (size_t i = lo; i < hi; i++)
+			count[(unsigned char)e[i].key[p]]++;
+		start[lo_c] = lo;
+		for (unsigned c = lo_c + 1; c <= hi_c; c++)
+			start[c] = start[c - 1] + count[c - 1];
+		for (unsigned c = lo_c; c <= hi_c; c++)
+			fill[c] = start[c];
+		for (size_t i = lo; i < hi; i++)
+			tmp[fill[(unsigned char)e[i].key[p]]++] = e[i];
+		memcpy(e + lo, tmp + lo, (hi - lo) * sizeof(Entry));
+	}
+	n_values = lo_c == 0 ? count[0] : 0;
+	if (n_values > 1)
+		qsort(e + lo, n_values, sizeof(Entry), value_cmp);
+
+	for (unsigned c = lo_c > 0 ? lo_c : 1; c <= hi_c && c < INDEX_CHILDMAX; c++) {
+		if (!count[c])
+			continue;
+		if (first == INDEX_CHILDMAX)
+			first = c;
+		last = c;
+		child_offs[c] = 0;
+		r = write_node(e, tmp, start[c], start[c] + count[c], p + 1, false, out,
+			       &child_offs[c]);
 		if (r < 0)
 			return r;
-		i = j;
 	}
 
 	if (out->size > INDEX_NODE_MASK)
@@ -241,15 +270,15 @@ static int write_node(const Entry *e, size_t lo, size_t hi, size_t pos, bool roo
 		kbuf_putc(out, (char)first);
 		kbuf_putc(out, (char)last);
 		for (unsigned c = first; c <= last; c++)
-			kbuf_put_be32(out, child_offs[c]);
+			kbuf_put_be32(out, count[c] ? child_offs[c] : 0);
 		offset |= INDEX_NODE_CHILDS;
 	}
 
-	if (v_end > lo) {
-		r = kbuf_put_be32(out, (uint32_t)(v_end - lo));
+	if (n_values > 0) {
+		r = kbuf_put_be32(out, (uint32_t)n_values);
 		if (r < 0)
 			return r;
-		for (i = lo; i < v_end; i++) {
+		for (size_t i = lo; i < lo + n_values; i++) {
 			r = kbuf_put_be32(out, e[i].priority);
 			if (r < 0 || (r = kbuf_put(out, e[i].value, strlen(e[i].value) + 1)) < 0)
 				return r;
@@ -268,11 +297,10 @@ int kmod_index_write(KmodIndex *idx, KBuf *out)
 	unsigned char *h;
 	int r;
 
-	if (!idx->sorted) {
-		qsort(idx->entries, idx->n_entries, sizeof(Entry), entry_cmp);
-		idx->sorted = true;
-	}
+	_cleanup_free_ Entry *tmp = malloc((idx->n_entries + 1) * sizeof(Entry));
 
+	if (!tmp)
+		return -ENOMEM;
 	r = kbuf_put_be32(out, KMOD_INDEX_MAGIC);
 	if (r < 0 || (r = kbuf_put_be32(out, KMOD_INDEX_VERSION)) < 0 ||
 	    (r = kbuf_put_be32(out, 0)) < 0)
@@ -280,13 +308,13 @@ int kmod_index_write(KmodIndex *idx, KBuf *out)
 
 	/* offsets are relative to the start of the file: write into a view starting there */
 	if (start == 0) {
-		r = write_node(idx->entries, 0, idx->n_entries, 0, true, out, &root);
+		r = write_node(idx->entries, tmp, 0, idx->n_entries, 0, true, out, &root);
 	} else {
 		KBuf sub = {};
 
 		r = kbuf_put(&sub, out->data + start, 12);
 		if (r >= 0)
-			r = write_node(idx->entries, 0, idx->n_entries, 0, true, &sub, &root);
+			r = write_node(idx->entries, tmp, 0, idx->n_entries, 0, true, &sub, &root);
 		if (r >= 0) {
 			out->size = start;
 			r = kbuf_put(out, sub.data, sub.size);
