@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317 # builders and the trap are called indirectly
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # VM tier: boot the fixture kernel 6.1.0-54-amd64 under qemu (TCG) with an initramfs built
 # from host binaries and run tests/vm/scenarios/NAME.sh inside it. See tests/vm/README.md.
@@ -15,7 +16,7 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 VMDIR=$SRC/tests/vm
 BUILD=${BUILD:-$SRC/build}
 KVER=6.1.0-54-amd64
-FORMAT=1 # bump when the layout of the cached pieces changes
+FORMAT=2 # bump when the layout of the cached pieces changes
 PROGRAMS=(kmodctl/kmodctl kmodd/kmodd)
 DEFAULT_TIMEOUT=60
 DEFAULT_MEMORY=1536
@@ -25,7 +26,7 @@ arg_keep=0
 arg_jobs=${KMODD_VM_JOBS:-2}
 
 usage() {
-	sed -n '3,11s/^# \{0,1\}//p' "$0"
+	sed -n '4,12s/^# \{0,1\}//p' "$0"
 	cat <<EOF
 
 Options:
@@ -55,6 +56,8 @@ while [ $# -gt 0 ]; do
 		arg_jobs=${2:-}
 		shift
 		;;
+	-j[0-9]*) arg_jobs=${1#-j} ;;
+	--jobs=*) arg_jobs=${1#--jobs=} ;;
 	-l | --list)
 		scenarios_all
 		exit 0
@@ -109,14 +112,20 @@ KERNEL=$FIXTURES/full-54/boot/vmlinuz-$KVER
 CACHE=${KMODD_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kmodd/vm}
 mkdir -p "$CACHE" || skip_all "cannot create the cache directory $CACHE"
 WORKROOT=$(mktemp -d /tmp/kmodd-vm.XXXXXX)
+# every qemu and hook started is listed in $WORKROOT/pids (a hook as "-PGID"), also by the
+# subshells of --jobs, so an interrupted run leaves nothing behind
 cleanup() {
 	local p
+	if [ -f "$WORKROOT/pids" ]; then
+		while read -r p; do kill -- "$p" 2>/dev/null; done <"$WORKROOT/pids"
+	fi
 	for p in $(jobs -p); do kill "$p" 2>/dev/null; done
-	[ $arg_keep = 1 ] || rm -rf "$WORKROOT"
+	[ "$arg_keep" = 1 ] || rm -rf "$WORKROOT"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+exec 3>&2 # --verbose streams here, also from the subshells of --jobs
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
@@ -218,8 +227,9 @@ build_prog() { # DIR FILES...: programs go to /usr/bin, libraries to their own p
 # build_mods DIR SPEC...: "full" = the fixture's whole tree; "base [MOD...]" = the base-54
 # root plus MOD and its dependencies from full-54, depmod run; Module.symvers either way.
 build_mods() {
-	local d=$1 kind=$2 m p symvers=usr/src/linux-headers-$KVER/Module.symvers
+	local d=$1 kind=$2 m w p symvers=usr/src/linux-headers-$KVER/Module.symvers
 	shift 2
+	[ "$kind" = none ] && return 0
 	mkdir -p "$d/lib/modules" "$d/$(dirname "$symvers")"
 	cp "$FIXTURES/full-54/$symvers" "$d/$symvers" || return 1
 	case "$kind" in
@@ -243,12 +253,35 @@ build_mods() {
 		done
 		depmod -b "$d" "$KVER" || return 1
 		;;
-	none) ;;
 	*)
 		echo "run.sh: vm-modules: unknown tree '$kind' (full, base [MODULE...], none)" >&2
 		return 1
 		;;
 	esac
+}
+
+# boot_kernel: print the kernel image qemu boots. The fixture's bzImage is XZ-compressed and
+# under TCG its decompression plus the real-mode boot path cost 3-4 s per VM; the ELF vmlinux
+# inside it boots directly through PVH (CONFIG_PVH=y), so extract it once into the cache.
+# Falls back to the bzImage when that fails.
+boot_kernel() {
+	local out off tmp
+	out=$CACHE/vmlinux-$KVER-$(piece_key "$KERNEL")
+	if [ ! -s "$out" ]; then
+		off=$(LC_ALL=C grep -abo $'\xfd7zXZ' "$KERNEL" | head -n 1 | cut -d: -f1)
+		tmp=$(mktemp "$CACHE/.vmlinux.XXXXXX") || return 1
+		# xz stops reading at the end of the stream: ignore the pipeline's SIGPIPE status
+		[ -n "$off" ] && { tail -c +$((off + 1)) "$KERNEL" | xz -dc --single-stream >"$tmp"; } 2>/dev/null
+		if [ "$(head -c 4 "$tmp" | od -An -tx1 | tr -d ' ')" = 7f454c46 ]; then
+			rm -f "$CACHE/vmlinux-$KVER-"*
+			mv "$tmp" "$out"
+		else
+			rm -f "$tmp"
+			echo "$KERNEL"
+			return 0
+		fi
+	fi
+	echo "$out"
 }
 
 # header FILE KEY: the values of "# vm-KEY: VALUE" lines, space separated
@@ -272,6 +305,22 @@ build_run_piece() { # DIR NAME
 	done
 	echo 'nogroup:x:65534:' >>"$d/etc/group"
 	echo vm >"$d/etc/hostname"
+
+	# vm-files: HOST[:GUEST] ...: HOST relative to the source tree (or $BUILD/..., absolute);
+	# GUEST defaults to /vmtest/files/BASENAME; directories are copied whole
+	local spec src dst
+	for spec in $(header "$VMDIR/scenarios/$n.sh" files); do
+		src=${spec%%:*}
+		dst=/vmtest/files/$(basename "$src")
+		[ "$src" = "$spec" ] || dst=${spec#*:}
+		src=${src//\$BUILD/$BUILD}
+		case "$src" in /*) ;; *) src=$SRC/$src ;; esac
+		if [ ! -e "$src" ]; then
+			echo "run.sh: vm-files: $src does not exist" >&2
+			return 1
+		fi
+		mkdir -p "$d/$(dirname "$dst")" && cp -a "$src" "$d/$dst" || return 1
+	done
 }
 
 # prepare NAME WORKDIR: assemble WORKDIR/initrd; on failure print why and return 1
@@ -306,10 +355,14 @@ prepare() {
 		}
 	fi
 
-	build_run_piece "$w/run" "$n" || return 1
+	rm -rf "$w/run"
+	build_run_piece "$w/run" "$n" || {
+		echo "cannot assemble the scenario's files"
+		return 1
+	}
 	(cd "$w/run" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet |
 		zstd -q -3) >"$w/run.cpio.zst" || return 1
-	cat "$mods" "$sys" $prog "$w/run.cpio.zst" >"$w/initrd"
+	cat "$mods" "$sys" ${prog:+"$prog"} "$w/run.cpio.zst" >"$w/initrd"
 }
 
 # --------------------------------------------------------------- one scenario
@@ -317,8 +370,8 @@ prepare() {
 # run_one NAME WORKDIR: boot, wait, report; prints the scenario's lines, returns 1 on FAIL
 run_one() {
 	local n=$1 w=$2 f=$VMDIR/scenarios/$1.sh hook=$VMDIR/scenarios/$1.host.sh
-	local timeout mem extra t0 t_prep qpid hpid= qrc hrc=0 reason= ended=0 nfail=0 nchecks=0
-	local line boot= rc=
+	local timeout mem extra t0 t_prep qpid hpid='' qrc hrc=0 reason='' ended=0 nfail=0 nchecks=0
+	local line boot='' boot_wall='' rc=''
 
 	timeout=${KMODD_VM_TIMEOUT:-$(header "$f" timeout)}
 	timeout=${timeout:-$DEFAULT_TIMEOUT}
@@ -329,7 +382,7 @@ run_one() {
 	t0=$(now)
 	if ! reason=$(prepare "$n" "$w" 2>"$w/prepare.log"); then
 		echo "FAIL $n: ${reason:-cannot assemble the initramfs}"
-		sed 's/^/    | /' "$w/prepare.log" | tail -n 15
+		sed 's/^/#   | /' "$w/prepare.log" | tail -n 15
 		return 1
 	fi
 	t_prep=$(elapsed "$t0")
@@ -340,25 +393,31 @@ run_one() {
 	t0=$(now)
 	# shellcheck disable=SC2086 # vm-qemu: is a word list
 	qemu-system-x86_64 -accel tcg -nodefaults -nographic -no-reboot -smp 1 -m "$mem" \
-		-kernel "$KERNEL" -initrd "$w/initrd" \
+		-kernel "$BOOT_KERNEL" -initrd "$w/initrd" \
 		-append "console=ttyS0,115200 panic=-1 quiet loglevel=4 rdinit=/init" \
 		-serial "file:$w/console.log" -serial "file:$w/results.log" \
 		-qmp "unix:$w/qmp.sock,server=on,wait=off" \
 		$extra </dev/null >"$w/qemu.log" 2>&1 &
 	qpid=$!
+	echo $qpid >>"$WORKROOT/pids"
 	if [ $arg_verbose = 1 ]; then
-		tail -n +1 -f --pid=$qpid "$w/console.log" | sed -u "s/^/[$n] /" >&2 &
+		tail -n +1 -f --pid=$qpid "$w/console.log" | sed -u "s/^/[$n] /" >&3 &
 	fi
 	if [ -f "$hook" ]; then
+		# shellcheck disable=SC2016 # expanded by the hook's bash
 		VM_NAME=$n VM_QMP=$w/qmp.sock VM_CONSOLE=$w/console.log VM_RESULTS=$w/results.log \
 			VM_HOST_RESULTS=$w/host-results.log VM_LIB=$VMDIR/lib \
 			setsid bash -c 'source "$VM_LIB/host.sh" && source "$1"' hook "$hook" \
 			</dev/null >"$w/hook.log" 2>&1 &
 		hpid=$!
+		echo "-$hpid" >>"$WORKROOT/pids"
 	fi
 
 	local deadline=$((SECONDS + timeout))
 	while kill -0 $qpid 2>/dev/null; do
+		if [ -z "$boot_wall" ] && grep -q '^@@VM BOOT' "$w/results.log"; then
+			boot_wall=$(elapsed "$t0")
+		fi
 		if grep -q '^@@VM END' "$w/results.log"; then
 			ended=1
 			# the guest powers off right after; give it a moment
@@ -430,14 +489,14 @@ run_one() {
 		nfail=$((nfail + 1))
 	fi
 
-	echo "# $n: initramfs ${t_prep}s, boot to /init ${boot:-?}s (guest clock), VM ${timeout:+run }$(elapsed "$t0")s"
+	echo "# $n: initramfs ${t_prep}s, qemu start to /init ${boot_wall:-?}s (guest clock ${boot:-?}s), VM run $(elapsed "$t0")s"
 	if [ $nfail -gt 0 ]; then
 		echo "# $n: last console lines ($w/console.log):"
 		tr -d '\r' <"$w/console.log" | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1b[A-Za-z]//g' |
-			grep -v '^@@VM ' | tail -n 25 | sed 's/^/    | /'
+			grep -v '^@@VM ' | tail -n 25 | sed 's/^/#   | /'
 		if [ -s "$w/hook.log" ]; then
 			echo "# $n: host hook output:"
-			tail -n 10 "$w/hook.log" | sed 's/^/    | /'
+			tail -n 10 "$w/hook.log" | sed 's/^/#   | /'
 		fi
 		return 1
 	fi
@@ -445,6 +504,8 @@ run_one() {
 }
 
 # --------------------------------------------------------------------- main
+
+BOOT_KERNEL=$(boot_kernel)
 
 t_all=$(now)
 failed=0
@@ -471,7 +532,11 @@ for n in "${names[@]}"; do
 		wait -n
 		running=$((running - 1))
 	done
-	(run_one "$n" "$WORKROOT/$n" >"$WORKROOT/$n/report" 2>&1; echo $? >"$WORKROOT/$n/status") &
+	(
+		trap - EXIT
+		run_one "$n" "$WORKROOT/$n" >"$WORKROOT/$n/report" 2>&1
+		echo $? >"$WORKROOT/$n/status"
+	) &
 	pids[$n]=$!
 	running=$((running + 1))
 done

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck shell=dash
 # Helpers for VM scenarios, sourced (busybox sh) before tests/vm/scenarios/NAME.sh runs.
 # Results go to /dev/ttyS1 as "@@VM PASS|FAIL|SKIP check[: why]" and are echoed on the console.
 

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck shell=bash
 # Helpers for host hooks (tests/vm/scenarios/NAME.host.sh), sourced by bash before the hook.
 # run.sh starts the hook right after qemu and exports:
 #   VM_NAME      scenario name

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck shell=dash
 # An e1000 NIC on the PCI bus: Debian's modprobe loads e1000 from the full fixture tree and
 # the driver binds; kmodctl lists the running kernel's tree; systemd-udevd coldplugs.
 # vm-modules: full
@@ -22,6 +23,15 @@ if have kmodctl; then
 	check kmodctl-modules-json-is-array [ "$(sed -n 1p /tmp/json.txt)" = array ]
 	check kmodctl-modules-json-count [ "$(sed -n 2p /tmp/json.txt)" = "$n_ko" ]
 	check kmodctl-modules-json-lists-e1000 [ "$(sed -n 3p /tmp/json.txt)" = 1 ]
+	# what kmodctl says about e1000 before the kernel gets to judge it: its modalias matches
+	# the NIC and every symbol it needs has a provider with the CRC the kernel has
+	check kmodctl-info-json sh -c 'kmodctl info e1000 --json >/tmp/e1000.json'
+	check kmodctl-info-e1000-alias jq -e '.name == "e1000" and
+		(.aliases | index("pci:v00008086d0000100Esv*sd*bc*sc*i*")) != null' /tmp/e1000.json
+	check kmodctl-info-vermagic jq -e --arg k "$kver" '.vermagic | startswith($k + " ")' /tmp/e1000.json
+	check kmodctl-info-requires-resolved jq -e '(.requires | length) > 0 and
+		([.requires[] | select(.provider == null or .kernel_crc != .crc)] | length) == 0' \
+		/tmp/e1000.json
 else
 	skip kmodctl "kmodctl was not built (no \$BUILD/kmodctl/kmodctl)"
 fi
