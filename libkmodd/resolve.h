@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Resolution with libsolv: from a need to the packages to install.
+ *
+ * The pool holds the system repository — a solvable kernel-<flavour> for the kernel being
+ * served, providing ksym(<flavour>:SYM) = <crc> (canonical "%x") for every vmlinux export of
+ * its Module.symvers, kernel-uname-r = KVER, and kmod(<name>.ko) for every module already
+ * in its tree; plus the installed KMPs from the database — and the enabled repositories from
+ * their .solv caches. libsolv's modalias(kernel-F:pattern) supplements are answered through
+ * the NAMESPACE_MODALIAS callback with fnmatch() against the asked modalias only, so the
+ * answer is exactly what was asked plus its dependencies, never whatever else supplements
+ * other hardware. */
+
+#include "package.h"
+
+typedef struct Resolver Resolver;
+
+typedef enum NeedKind {
+	NEED_MODALIAS, /* a device modalias: every package whose Supplements match */
+	NEED_MODULE,   /* a module name: kmod(<name>.ko) */
+	NEED_CAPABILITY, /* any capability, e.g. "kmod(e1000.ko)" or "ksym(amd64:foo)" */
+	NEED_PACKAGE,  /* a package name */
+	_NEED_KIND_MAX,
+	_NEED_KIND_INVALID = -EINVAL,
+} NeedKind;
+
+typedef struct ResolveResult {
+	PackageRef *install; /* in install order (dependencies first) */
+	size_t n_install;
+	char **modules;      /* the module names that serve the need (to load afterwards) */
+	bool already;        /* the need is served by what is installed already */
+	char **problems;     /* plain words: "no repository offers ksym(amd64:foo) = 1a2b needed
+			      * by bar-kmp-amd64 for kernel 6.1.0-54-amd64" */
+} ResolveResult;
+
+void resolve_result_done(ResolveResult *r);
+
+/* Builds the pool for kver under root. */
+int resolver_new(const char *root, const char *kver, Resolver **ret);
+Resolver *resolver_free(Resolver *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Resolver *, resolver_free);
+#define _cleanup_resolver_free_ _cleanup_(resolver_freep)
+
+/* Several needs at once (a set); reason and device are recorded in each PackageRef.
+ * Returns 0 with a result, -ENOENT when nothing provides a need (problems say which),
+ * -EDEADLK when the needs cannot be satisfied (problems say why). */
+int resolver_solve(Resolver *r, NeedKind kind, char *const *needs, InstallReason reason,
+		   const char *device, ResolveResult *ret);
