@@ -513,6 +513,16 @@ static int add_common(const Build *b, KmpPackage *p)
 	r = kmp_package_add_dep(p, KMP_DEP_PROVIDES, p->name, KMP_DEP_EQUAL, evr);
 	if (r < 0)
 		return r;
+	/* the ISA-qualified name rpmbuild provides for arch packages */
+	{
+		_cleanup_free_ char *isa = NULL;
+
+		if (asprintf(&isa, "%s(x86-64)", p->name) < 0)
+			return -ENOMEM;
+		r = kmp_package_add_dep(p, KMP_DEP_PROVIDES, isa, KMP_DEP_EQUAL, evr);
+		if (r < 0)
+			return r;
+	}
 	for (size_t i = 0; i < ELEMENTSOF(rpmlib); i++) {
 		r = kmp_package_add_dep(p, KMP_DEP_REQUIRES, rpmlib[i].name,
 					KMP_DEP_RPMLIB | KMP_DEP_LESS | KMP_DEP_EQUAL,

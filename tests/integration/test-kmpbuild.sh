@@ -75,6 +75,7 @@ while read -r p; do
 	awk -v m="$symmod" -F'\t' "$HEX"' $3==m {print $2, h($1)}' "$symvers" | sort >"$T/exp"
 	{
 		echo "$s-kmp-$fl = $ver-$rel"
+		echo "$s-kmp-$fl(x86-64) = $ver-$rel"
 		echo "kmod($name.ko)"
 		awk -v fl=$fl '{printf "ksym(%s:%s) = %s\n", fl, $1, $2}' "$T/exp"
 	} | sort >"$T/prov.want"
