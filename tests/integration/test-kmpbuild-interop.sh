@@ -142,6 +142,32 @@ fi
 kill "$nginx_pid" 2>/dev/null
 wait "$nginx_pid" 2>/dev/null
 
+# rpm itself installs the packages: the base package, then ixgbe, which needs five KMPs
+R=$T/rpmroot
+mkdir -p "$R"
+x=$repo/x86_64
+kmps() { local m; for m in "$@"; do ls "$x/$m-kmp-amd64-"[0-9]*.rpm; done; }
+if rpm --root "$R" -i --nosignature "$x"/kernel-amd64-[0-9]*.rpm >"$T/rpm.out" 2>&1; then
+	pass rpm-install-base
+else
+	fail rpm-install-base "$(tail -n 2 "$T/rpm.out" | tr '\n' ' ')"
+fi
+if rpm --root "$R" -i --nosignature $(kmps ixgbe) >"$T/rpm.out" 2>&1; then
+	fail rpm-install-needs-deps "ixgbe installed without the KMPs it depends on"
+elif grep -q 'dca-kmp-amd64 is needed' "$T/rpm.out" && grep -q 'ksym(amd64:dca_' "$T/rpm.out"; then
+	pass rpm-install-needs-deps
+else
+	fail rpm-install-needs-deps "$(head -n 3 "$T/rpm.out" | tr '\n' ' ')"
+fi
+if rpm --root "$R" -i --nosignature $(kmps ixgbe dca libphy mdio mdio_devres xfrm_algo) \
+	>"$T/rpm.out" 2>&1 && rpm --root "$R" -V -a >>"$T/rpm.out" 2>&1 &&
+	cmp -s "$R/lib/modules/$KVER54/updates/drivers/net/ethernet/intel/ixgbe/ixgbe.ko" \
+		"$FIXTURES/full-54/lib/modules/$KVER54/kernel/drivers/net/ethernet/intel/ixgbe/ixgbe.ko"; then
+	pass rpm-install-kmps
+else
+	fail rpm-install-kmps "$(tail -n 3 "$T/rpm.out" | tr '\n' ' ')"
+fi
+
 # repomd.xml.asc: a small tree (base-54, every module a KMP) signed with a throwaway key
 export GNUPGHOME=$T/gnupg
 mkdir -m 700 "$GNUPGHOME"

@@ -68,4 +68,19 @@ fi
 "$KMPBUILD" --root "$T/fwroot" --kernel "$KVER54" --base /dev/null --out "$T/nofw" -q >/dev/null 2>&1
 check no-firmware-by-default test -z "$(rpm -qp --requires "$T"/nofw/x86_64/e100-kmp-amd64-*.rpm | grep '^firmware(')"
 
+# a progress line on a TTY (script(1) provides one), none without
+if command -v script >/dev/null; then
+	script -qec "$KMPBUILD --root $root --kernel $KVER54 --base /dev/null --out $T/tty" \
+		"$T/typescript" >/dev/null 2>&1
+	if grep -q "kmpbuild: $n_mod/$n_mod modules" "$T/typescript"; then
+		pass progress-on-tty
+	else
+		fail progress-on-tty "$(tr '\r' '\n' <"$T/typescript" | tail -n 2 | tr '\n' ' ')"
+	fi
+	out=$("$KMPBUILD" --root "$root" --kernel "$KVER54" --base /dev/null --out "$T/notty" 2>&1)
+	check no-progress-without-tty test -z "$(grep 'modules$' <<<"$out")"
+else
+	skip progress-on-tty "script(1) not installed"
+fi
+
 finish
