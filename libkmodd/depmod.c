@@ -4,10 +4,10 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <regex.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <zlib.h>
 
 #include <libkmod.h>
 
@@ -60,7 +60,10 @@ static const char *const file_names[F_MAX] = {
 };
 
 /* Text indexes whose identity the cache records. */
-static const int fingerprinted[] = { F_DEP, F_ALIAS, F_SOFTDEP, F_SYMBOLS };
+/* Files whose identity the cache records: when they all match, they are the files this
+ * generation wrote, and nothing needs to read or check them beyond the text it parses. */
+static const int fingerprinted[] = { F_DEP,	F_DEP_BIN,  F_ALIAS,   F_ALIAS_BIN,
+				     F_SOFTDEP, F_SYMBOLS, F_SYMBOLS_BIN, F_DEVNAME };
 
 static inline void closedirp(DIR **d)
 {
@@ -128,6 +131,11 @@ typedef struct Cand {
 	char **all;  /* every file providing the name */
 } Cand;
 
+typedef struct DirStamp {
+	char *path; /* relative, ending in '/'; "" for the module directory */
+	struct timespec mtime;
+} DirStamp;
+
 typedef struct Depmod {
 	char *root, *kver, *dir;
 	Config cfg;
@@ -139,6 +147,11 @@ typedef struct Depmod {
 	Mod **array;
 	size_t n_array;
 	Hashmap *tree; /* name -> Cand (owned): what the tree holds */
+	DirStamp *dirs; /* every directory the tree view covers, stat'ed before listing */
+	size_t n_dirs, alloc_dirs;
+	DirStamp *cached_dirs; /* the same, from the cache */
+	size_t n_cached_dirs;
+	char **cached_shadowed; /* module files the cache knows that lost to another */
 	char **keep; /* buffers the modules' strings point into */
 	size_t n_keep, alloc_keep;
 	unsigned long generation;
@@ -223,6 +236,13 @@ static Depmod *depmod_free(Depmod *d)
 	hashmap_free(d->tree);
 	hashmap_free(d->sym_ids);
 	free(d->syms);
+	for (size_t i = 0; i < d->n_dirs; i++)
+		free(d->dirs[i].path);
+	free(d->dirs);
+	for (size_t i = 0; i < d->n_cached_dirs; i++)
+		free(d->cached_dirs[i].path);
+	free(d->cached_dirs);
+	strv_free(d->cached_shadowed);
 	for (size_t i = 0; i < d->n_keep; i++)
 		free(d->keep[i]);
 	free(d->keep);
@@ -619,7 +639,9 @@ static bool excluded(const Config *c, const char *name)
 	return strv_contains(c->excludes, name);
 }
 
-static int tree_add(Depmod *d, const char *rel)
+/* Adds a module file; with ordered, the winner follows depmod's walk (an equal-priority
+ * newcomer may win, as in depmod), else winners are picked afterwards by tree_pick(). */
+static int tree_add(Depmod *d, const char *rel, bool ordered)
 {
 	_cleanup_free_ char *name = modname_from_path(rel);
 	Cand *c;
@@ -640,7 +662,7 @@ static int tree_add(Depmod *d, const char *rel)
 			return r;
 		}
 		name = NULL;
-	} else if (!config_old_wins(&d->cfg, c->path, rel)) {
+	} else if (ordered && !config_old_wins(&d->cfg, c->path, rel)) {
 		char *p = strdup(rel);
 		if (!p)
 			return -ENOMEM;
@@ -650,12 +672,31 @@ static int tree_add(Depmod *d, const char *rel)
 	return strv_extend(&c->all, rel);
 }
 
-static int tree_walk_dir(Depmod *d, int dfd, const char *prefix)
+static int dir_stamp(Depmod *d, const char *rel, const struct timespec *mtime)
+{
+	char *p = strdup(rel);
+
+	if (!p || !GREEDY_REALLOC(d->dirs, d->alloc_dirs, d->n_dirs + 1)) {
+		free(p);
+		return -ENOMEM;
+	}
+	d->dirs[d->n_dirs++] = (DirStamp){ p, *mtime };
+	return 0;
+}
+
+/* Lists a directory (taking dfd) and everything below it, except the subdirectories in skip. */
+static int tree_walk_dir(Depmod *d, int dfd, const char *prefix, const Hashmap *skip)
 {
 	_cleanup_(closedirp) DIR *dp = NULL;
 	struct dirent *de;
+	struct stat st;
 	int r;
 
+	/* stat before listing: a later change shows as a newer mtime */
+	if (fstat(dfd, &st) < 0 || (r = dir_stamp(d, prefix, &st.st_mtim)) < 0) {
+		safe_close(dfd);
+		return -ENOMEM;
+	}
 	dp = fdopendir(dfd);
 	if (!dp) {
 		safe_close(dfd);
@@ -673,8 +714,6 @@ static int tree_walk_dir(Depmod *d, int dfd, const char *prefix)
 		else if (de->d_type == DT_DIR)
 			is_dir = true;
 		else {
-			struct stat st;
-
 			if (fstatat(dirfd(dp), name, &st, 0) < 0)
 				continue;
 			if (S_ISREG(st.st_mode))
@@ -689,30 +728,152 @@ static int tree_walk_dir(Depmod *d, int dfd, const char *prefix)
 		if (asprintf(&rel, "%s%s%s", prefix, name, is_dir ? "/" : "") < 0)
 			return -ENOMEM;
 		if (is_dir) {
-			int fd = openat(dirfd(dp), name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			int fd;
 
+			if (skip && hashmap_contains(skip, rel))
+				continue;
+			fd = openat(dirfd(dp), name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			if (fd < 0)
 				continue;
-			r = tree_walk_dir(d, fd, rel);
+			r = tree_walk_dir(d, fd, rel, skip);
 		} else
-			r = tree_add(d, rel);
+			r = tree_add(d, rel, !skip);
 		if (r == -ENOMEM)
 			return r;
 	}
 	return 0;
 }
 
+static void tree_reset(Depmod *d)
+{
+	hashmap_free(d->tree);
+	d->tree = NULL;
+	for (size_t i = 0; i < d->n_dirs; i++)
+		free(d->dirs[i].path);
+	d->n_dirs = 0;
+}
+
+/* The whole tree, walked as depmod walks it. */
 static int tree_walk(Depmod *d)
 {
 	int fd;
 
+	tree_reset(d);
 	d->tree = hashmap_new(free, cand_free);
 	if (!d->tree)
 		return -ENOMEM;
 	fd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return negative_errno();
-	return tree_walk_dir(d, fd, "");
+	return tree_walk_dir(d, fd, "", NULL);
+}
+
+static char *dir_of(const char *rel)
+{
+	const char *slash = strrchr(rel, '/');
+
+	return strndup(rel, slash ? (size_t)(slash - rel) + 1 : 0);
+}
+
+/* The tree from the cache: directories whose mtime did not change keep the files the cache
+ * lists for them, the others are listed again. Returns 1 when done, 0 when two files of
+ * one module have the same priority (then only depmod's walk order decides: walk it all). */
+static int tree_from_cache(Depmod *d, char **indexed_paths)
+{
+	_cleanup_hashmap_free_ Hashmap *known = hashmap_new(NULL, NULL);
+	_cleanup_close_ int dfd = -EBADF;
+	const char *name;
+	Cand *c;
+	int r;
+
+	tree_reset(d);
+	d->tree = hashmap_new(free, cand_free);
+	if (!d->tree || !known)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->n_cached_dirs; i++) {
+		r = hashmap_put(known, d->cached_dirs[i].path, &d->cached_dirs[i]);
+		if (r < 0 && r != -EEXIST)
+			return r;
+	}
+	dfd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return negative_errno();
+
+	/* mark each cached directory: unchanged (mtime.tv_nsec >= 0 kept) or not (-1) */
+	for (size_t i = 0; i < d->n_cached_dirs; i++) {
+		DirStamp *ds = &d->cached_dirs[i];
+		struct stat st;
+
+		if (fstatat(dfd, ds->path[0] ? ds->path : ".", &st, 0) < 0 || !S_ISDIR(st.st_mode)) {
+			ds->mtime.tv_nsec = -1; /* gone */
+			continue;
+		}
+		if (st.st_mtim.tv_sec == ds->mtime.tv_sec && st.st_mtim.tv_nsec == ds->mtime.tv_nsec) {
+			r = dir_stamp(d, ds->path, &st.st_mtim);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		ds->mtime.tv_nsec = -1;
+		{
+			int fd = openat(dfd, ds->path[0] ? ds->path : ".",
+					O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (fd < 0)
+				continue;
+			log_debug("depmod: %s%s changed, listing it again", d->dir, ds->path);
+			r = tree_walk_dir(d, fd, ds->path, known);
+			if (r < 0)
+				return r;
+		}
+	}
+
+	for (int pass = 0; pass < 2; pass++) {
+		char **list = pass == 0 ? indexed_paths : d->cached_shadowed;
+
+		STRV_FOREACH(f, list) {
+			_cleanup_free_ char *dir = dir_of(*f);
+			DirStamp *ds;
+
+			if (!dir)
+				return -ENOMEM;
+			ds = hashmap_get(known, dir);
+			if (!ds || ds->mtime.tv_nsec < 0)
+				continue; /* listed again, or gone */
+			r = tree_add(d, *f, false);
+			if (r < 0)
+				return r;
+		}
+	}
+
+	/* winners by priority */
+	HASHMAP_FOREACH_KEY(c, name, d->tree) {
+		const char *best = NULL;
+		int best_prio = INT_MIN;
+		bool tie = false;
+
+		STRV_FOREACH(f, c->all) {
+			int p = config_priority(&d->cfg, *f);
+
+			if (!best || p > best_prio) {
+				best = *f;
+				best_prio = p;
+				tie = false;
+			} else if (p == best_prio)
+				tie = true;
+		}
+		if (tie) {
+			log_debug("depmod: several files provide '%s' at the same priority", name);
+			return 0;
+		}
+		if (!streq(c->path, best)) {
+			char *p = strdup(best);
+			if (!p)
+				return -ENOMEM;
+			free(c->path);
+			c->path = p;
+		}
+	}
+	return 1;
 }
 
 /* ---- reading modules through libkmod ---- */
@@ -1372,8 +1533,25 @@ static int write_builtin(Depmod *d, Output *o)
 
 static int cache_build(Depmod *d, const struct stat fp[F_MAX], KBuf *out);
 
+typedef struct AliasJob {
+	Depmod *d;
+	Output *o;
+	int r;
+} AliasJob;
+
+static void *alias_job(void *p)
+{
+	AliasJob *j = p;
+
+	j->r = write_aliases(j->d, j->o);
+	return NULL;
+}
+
 static int compute(Depmod *d, Output *o, bool builtin)
 {
+	AliasJob job = { d, o, 0 };
+	pthread_t thread;
+	bool threaded;
 	int r;
 
 	r = order_modules(d);
@@ -1384,18 +1562,20 @@ static int compute(Depmod *d, Output *o, bool builtin)
 	if (r < 0)
 		return r;
 	phase("dependencies");
+	/* the alias files only read the model: build them beside the others */
+	threaded = pthread_create(&thread, NULL, alias_job, &job) == 0;
+	if (!threaded)
+		job.r = write_aliases(d, o);
 	r = write_deps(d, o);
+	if (r >= 0)
+		r = write_symbols(d, o);
+	if (threaded)
+		pthread_join(thread, NULL);
 	if (r < 0)
 		return r;
-	phase("modules.dep");
-	r = write_aliases(d, o);
-	if (r < 0)
-		return r;
-	phase("modules.alias");
-	r = write_symbols(d, o);
-	if (r < 0)
-		return r;
-	phase("modules.symbols");
+	if (job.r < 0)
+		return job.r;
+	phase("modules.dep, .symbols, .alias");
 	if (builtin) {
 		r = write_builtin(d, o);
 		if (r < 0)
@@ -1407,6 +1587,29 @@ static int compute(Depmod *d, Output *o, bool builtin)
 }
 
 /* ---- the symbol cache ---- */
+
+static int kbuf_put_ids(KBuf *b, const uint32_t *ids, size_t n, const uint32_t *remap)
+{
+	int r = kbuf_reserve(b, n * 11 + 1);
+
+	if (r < 0)
+		return r;
+	for (size_t j = 0; j < n; j++) {
+		char tmp[12], *e = tmp + sizeof(tmp), *q = e;
+		uint32_t v = remap[ids[j]] - 1;
+
+		do
+			*--q = (char)('0' + v % 10);
+		while ((v /= 10));
+		if (j)
+			b->data[b->size++] = ' ';
+		memcpy(b->data + b->size, q, (size_t)(e - q));
+		b->size += (size_t)(e - q);
+	}
+	b->data[b->size++] = '\n';
+	b->data[b->size] = 0;
+	return 0;
+}
 
 static int cache_build(Depmod *d, const struct stat fp[F_MAX], KBuf *out)
 {
@@ -1453,15 +1656,32 @@ static int cache_build(Depmod *d, const struct stat fp[F_MAX], KBuf *out)
 	for (size_t i = 0; i < d->n_array && r >= 0; i++) {
 		Mod *m = d->array[i];
 
-		r = kbuf_printf(out, "%s\n", m->path);
-		for (size_t j = 0; j < m->n_exports && r >= 0; j++)
-			r = kbuf_printf(out, j ? " %u" : "%u", remap[m->exports[j]] - 1);
+		r = kbuf_cat(out, m->path, "\n", NULL);
 		if (r >= 0)
-			r = kbuf_putc(out, '\n');
-		for (size_t j = 0; j < m->n_needs && r >= 0; j++)
-			r = kbuf_printf(out, j ? " %u" : "%u", remap[m->needs[j]] - 1);
+			r = kbuf_put_ids(out, m->exports, m->n_exports, remap);
 		if (r >= 0)
-			r = kbuf_putc(out, '\n');
+			r = kbuf_put_ids(out, m->needs, m->n_needs, remap);
+	}
+	if (r >= 0)
+		r = kbuf_printf(out, "dirs %zu\n", d->n_dirs);
+	for (size_t i = 0; i < d->n_dirs && r >= 0; i++)
+		r = kbuf_printf(out, "%jd.%09ld %s\n", (intmax_t)d->dirs[i].mtime.tv_sec,
+				d->dirs[i].mtime.tv_nsec, d->dirs[i].path);
+	{
+		_cleanup_strv_free_ char **shadowed = NULL;
+		const char *name;
+		Cand *c;
+
+		if (d->tree)
+			HASHMAP_FOREACH_KEY(c, name, d->tree)
+				STRV_FOREACH(f, c->all)
+					if (!streq(*f, c->path) && strv_extend(&shadowed, *f) < 0)
+						return -ENOMEM;
+		if (r >= 0)
+			r = kbuf_printf(out, "shadowed %zu\n", strv_length(shadowed));
+		STRV_FOREACH(f, shadowed)
+			if (r >= 0)
+				r = kbuf_cat(out, *f, "\n", NULL);
 	}
 	if (r >= 0)
 		r = kbuf_puts(out, "end\n");
@@ -1601,6 +1821,34 @@ static int cache_load(Depmod *d, Hashmap **ret)
 			return r == -EEXIST ? 0 : r;
 		}
 	}
+	{
+		unsigned long n_dirs, n_shadowed;
+
+		if (!(l = next_line(&p, end)) || sscanf(l, "dirs %lu", &n_dirs) != 1)
+			return 0;
+		d->cached_dirs = calloc(n_dirs + 1, sizeof(DirStamp));
+		if (!d->cached_dirs)
+			return -ENOMEM;
+		for (unsigned long i = 0; i < n_dirs; i++) {
+			intmax_t sec;
+			long nsec;
+			int pos = 0;
+
+			if (!(l = next_line(&p, end)) ||
+			    sscanf(l, "%jd.%ld %n", &sec, &nsec, &pos) != 2 || pos == 0)
+				return 0;
+			d->cached_dirs[i].path = strdup(l + pos);
+			if (!d->cached_dirs[i].path)
+				return -ENOMEM;
+			d->cached_dirs[i].mtime = (struct timespec){ (time_t)sec, nsec };
+			d->n_cached_dirs = i + 1;
+		}
+		if (!(l = next_line(&p, end)) || sscanf(l, "shadowed %lu", &n_shadowed) != 1)
+			return 0;
+		for (unsigned long i = 0; i < n_shadowed; i++)
+			if (!(l = next_line(&p, end)) || strv_extend(&d->cached_shadowed, l) < 0)
+				return 0;
+	}
 	if (!(l = next_line(&p, end)) || !streq(l, "end"))
 		return 0;
 	*ret = TAKE_PTR(by_path);
@@ -1622,13 +1870,14 @@ static int read_index_file(Depmod *d, const char *name, char **ret, size_t *ret_
 static int model_from_indexes(Depmod *d, char **ret_reason)
 {
 	_cleanup_hashmap_free_ Hashmap *cache = NULL;
-	_cleanup_free_ char *dep = NULL;
 	char *alias = NULL, *softdep = NULL;
-	size_t dep_size, alias_size, softdep_size, n = 0;
+	size_t alias_size, softdep_size;
+	const char *path;
 	char *p, *end, *l;
+	Mod *c;
 	int r;
 
-	if (read_index_file(d, "modules.dep", &dep, &dep_size) < 0 ||
+	if (access(d->dir, F_OK) < 0 ||
 	    read_index_file(d, "modules.alias", &alias, &alias_size) < 0 ||
 	    read_index_file(d, "modules.softdep", &softdep, &softdep_size) < 0) {
 		free(alias);
@@ -1649,33 +1898,29 @@ static int model_from_indexes(Depmod *d, char **ret_reason)
 		return 0;
 	}
 
-	for (p = dep, end = dep + dep_size; (l = next_line(&p, end));) {
-		_cleanup_free_ char *name = NULL;
-		char *colon = strchr(l, ':');
-		Mod *m, *c;
-
-		if (!colon)
-			goto bad;
-		*colon = 0;
-		c = hashmap_remove(cache, l);
-		if (!c)
-			goto bad;
-		name = modname_from_path(l);
-		if (!name) {
-			mod_free(c);
+	/* modules.dep is the file the cache was written with (same inode, size, mtime): its
+	 * module list is the cache's */
+	HASHMAP_FOREACH_KEY(c, path, cache) {
+		c->name = modname_from_path(c->path);
+		if (!c->name)
 			return -ENOMEM;
-		}
-		m = c;
-		m->name = TAKE_PTR(name);
+	}
+	while (hashmap_size(cache) > 0) {
+		HashmapIter it = HASHMAP_ITER_INIT;
+		Mod *m;
+
+		if (!hashmap_iterate(cache, &it, &path, (void **)&m))
+			break;
+		m = hashmap_remove(cache, path);
 		r = mods_put(d, m);
-		if (r == -EEXIST)
+		if (r == -EEXIST) {
+			free(alias);
+			free(softdep);
 			goto bad;
+		}
 		if (r < 0)
 			return r;
-		n++;
 	}
-	if (p != end || hashmap_size(cache) != 0)
-		goto bad;
 
 	r = keep(d, alias);
 	if (r < 0)
@@ -1683,16 +1928,19 @@ static int model_from_indexes(Depmod *d, char **ret_reason)
 	r = keep(d, softdep);
 	if (r < 0)
 		return r;
-	for (p = alias, end = alias + alias_size; (l = next_line(&p, end));) {
+	p = alias;
+	end = alias + alias_size;
+	for (Mod *last = NULL, *m; (l = next_line(&p, end));) {
 		char *sp;
-		Mod *m;
 
 		if (l[0] == '#')
 			continue;
 		if (!startswith(l, "alias ") || !(sp = strrchr(l + 6, ' ')))
 			goto bad;
 		*sp = 0;
-		m = hashmap_get(d->mods, sp + 1);
+		/* a module's aliases are on consecutive lines */
+		m = last && streq(last->name, sp + 1) ? last : hashmap_get(d->mods, sp + 1);
+		last = m;
 		if (!m || strlist_add(&m->aliases, l + 6) < 0)
 			goto bad;
 	}
@@ -1745,12 +1993,12 @@ static int dep_names(Depmod *d, char ***ret)
 }
 
 /* The .bin files must be sound before anything builds on them. */
-static int check_bins(Depmod *d)
+static int check_bins(Depmod *d, bool only_builtin)
 {
-	static const int bins[] = { F_DEP_BIN, F_ALIAS_BIN, F_SYMBOLS_BIN, F_BUILTIN_BIN,
-				    F_BUILTIN_ALIAS_BIN };
+	static const int bins[] = { F_BUILTIN_BIN, F_BUILTIN_ALIAS_BIN, F_DEP_BIN, F_ALIAS_BIN,
+				    F_SYMBOLS_BIN };
 
-	for (size_t i = 0; i < ELEMENTSOF(bins); i++) {
+	for (size_t i = 0; i < (only_builtin ? 2 : ELEMENTSOF(bins)); i++) {
 		_cleanup_free_ char *p = path_join(d->dir, file_names[bins[i]]), *data = NULL;
 		const char *why = NULL;
 		size_t size;
@@ -1882,8 +2130,10 @@ static int publish(Depmod *d, Output *o)
 			goto fail;
 		}
 	}
+	phase("publish: write");
 	o->present[F_CACHE] = true;
 	r = cache_build(d, st, &o->buf[F_CACHE]);
+	phase("publish: build cache");
 	if (r < 0)
 		goto fail;
 	step();
@@ -1902,13 +2152,12 @@ static int publish(Depmod *d, Output *o)
 		}
 		fds[f] = safe_close(fds[f]);
 	}
+	phase("publish: write cache, fdatasync");
 
 	r = kbuf_printf(&journal, "%s\ngeneration %lu\n", JOURNAL_MAGIC, d->generation);
 	for (int f = 0; f < F_MAX && r >= 0; f++)
 		if (o->present[f])
-			r = kbuf_printf(&journal, "%s %zu %08lx\n", file_names[f], o->buf[f].size,
-					crc32(0, (const Bytef *)(o->buf[f].data ?: ""),
-					      (uInt)o->buf[f].size));
+			r = kbuf_printf(&journal, "%s %zu\n", file_names[f], o->buf[f].size);
 	if (r >= 0)
 		r = kbuf_puts(&journal, "end\n");
 	if (r < 0)
@@ -1935,6 +2184,7 @@ static int publish(Depmod *d, Output *o)
 		goto fail;
 	}
 
+	phase("publish: journal");
 	/* the generation is committed: from here recovery rolls forward */
 	for (int f = 0; f < F_MAX; f++) {
 		_cleanup_free_ char *t = tmp_name(f);
@@ -1981,31 +2231,16 @@ fail:
 	}
 }
 
-static int file_matches(int dfd, const char *name, size_t size, unsigned long crc)
+/* A temporary that exists while its journal does is complete: all of them were synced
+ * before the journal was written, and a publish only starts after recovery removed every
+ * older one. The size is a sanity check. */
+static int file_matches(int dfd, const char *name, size_t size)
 {
-	_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
-	_cleanup_free_ char *data = NULL;
 	struct stat st;
-	size_t got = 0;
 
-	if (fd < 0)
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return negative_errno();
-	if (fstat(fd, &st) < 0)
-		return negative_errno();
-	if ((size_t)st.st_size != size)
-		return 0;
-	data = malloc(size + 1);
-	if (!data)
-		return -ENOMEM;
-	while (got < size) {
-		ssize_t k = read(fd, data + got, size - got);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return k < 0 ? negative_errno() : 0;
-		got += (size_t)k;
-	}
-	return crc32(0, (const Bytef *)data, (uInt)size) == crc;
+	return S_ISREG(st.st_mode) && (size_t)st.st_size == size;
 }
 
 static int recover_dir(const char *dir, DepmodReport *rep)
@@ -2043,21 +2278,20 @@ static int recover_dir(const char *dir, DepmodReport *rep)
 			while ((l = next_line(&p, end)) && !streq(l, "end")) {
 				char name[256], tname[300];
 				size_t sz;
-				unsigned long crc;
 				int m;
 
-				if (sscanf(l, "%255s %zu %lx", name, &sz, &crc) != 3 ||
+				if (sscanf(l, "%255s %zu", name, &sz) != 2 ||
 				    strchr(name, '/'))
 					return report_error(rep, -EBADMSG, jpath, "malformed line '%s'", l);
 				snprintf(tname, sizeof(tname), TMP_PREFIX "%s", name);
-				m = file_matches(dfd, tname, sz, crc);
+				m = file_matches(dfd, tname, sz);
 				if (m > 0) {
 					if (renameat(dfd, tname, dfd, name) < 0)
 						return report_error(rep, negative_errno(), dir,
 								    "cannot rename %s", tname);
 					continue;
 				}
-				m = file_matches(dfd, name, sz, crc);
+				m = file_matches(dfd, name, sz);
 				if (m <= 0 && streq(name, CACHE_NAME)) {
 					/* not synced before the commit; without it the next update
 					 * is a full build */
@@ -2181,6 +2415,7 @@ int depmod_update(const char *root, const char *kver, char *const *add, char *co
 	_cleanup_(output_done) Output o = {};
 	_cleanup_strv_free_ char **add_rel = NULL, **add_names = NULL, **rm_names = NULL;
 	_cleanup_strv_free_ char **indexed = NULL;
+	_cleanup_hashmap_free_ Hashmap *probes = NULL;
 	_cleanup_free_ char *reason = NULL;
 	const char *name;
 	Cand *c;
@@ -2236,14 +2471,36 @@ int depmod_update(const char *root, const char *kver, char *const *add, char *co
 			return r;
 	}
 
-	r = check_bins(d);
+	have_old = model_from_indexes(d, &reason);
+	if (have_old < 0)
+		return have_old;
+	/* the cache vouches for the .bin files this generation wrote; check the others */
+	r = check_bins(d, have_old > 0);
 	if (r < 0)
 		return r;
-	phase("check .bin");
-	r = tree_walk(d);
+	if (!have_old) {
+		r = dep_names(d, &indexed);
+		if (r < 0)
+			return r;
+	}
+	phase("load indexes and cache");
+
+	r = 0;
+	if (have_old) {
+		_cleanup_free_ char **paths = calloc(hashmap_size(d->mods) + 1, sizeof(char *));
+		size_t k = 0;
+
+		if (!paths)
+			return -ENOMEM;
+		HASHMAP_FOREACH_KEY(m, name, d->mods)
+			paths[k++] = m->path;
+		r = tree_from_cache(d, paths);
+	}
+	if (r == 0)
+		r = tree_walk(d);
 	if (r < 0)
 		return report_error(rep, r, d->dir, "cannot list the module tree");
-	phase("tree walk");
+	phase("tree");
 
 	/* two files of one module at the same priority: depmod would pick by directory order */
 	STRV_FOREACH(a, add_rel) {
@@ -2263,15 +2520,6 @@ int depmod_update(const char *root, const char *kver, char *const *add, char *co
 						    d->dir, *other, n);
 	}
 
-	have_old = model_from_indexes(d, &reason);
-	if (have_old < 0)
-		return have_old;
-	phase("load indexes and cache");
-	if (!have_old) {
-		r = dep_names(d, &indexed);
-		if (r < 0)
-			return r;
-	}
 
 	/* removals must name indexed modules whose files are gone */
 	STRV_FOREACH(n, rm_names) {
@@ -2290,20 +2538,28 @@ int depmod_update(const char *root, const char *kver, char *const *add, char *co
 		}
 	}
 
-	/* every added file must be a module */
+	/* every added file must be a module; what is read here is used below */
+	probes = hashmap_new(NULL, mod_free);
+	if (!probes)
+		return -ENOMEM;
 	STRV_FOREACH(a, add_rel) {
 		_cleanup_free_ char *n = modname_from_path(*a);
 		Mod *probe;
 
+		if (!n)
+			return -ENOMEM;
 		r = mod_new(n, *a, &probe);
 		if (r < 0)
 			return r;
 		r = mod_read(d, probe, true);
-		mod_free(probe);
-		if (r < 0)
+		if (r >= 0)
+			r = hashmap_put(probes, probe->path, probe);
+		if (r < 0) {
+			mod_free(probe);
+			if (r == -EEXIST)
+				continue;
 			return r;
-		if (rep)
-			rep->n_read--;
+		}
 	}
 
 	if (have_old && !reason) {
@@ -2358,13 +2614,16 @@ int depmod_update(const char *root, const char *kver, char *const *add, char *co
 			continue;
 		if (m)
 			mod_free(hashmap_remove(d->mods, name));
-		r = mod_new(name, c->path, &m);
-		if (r < 0)
-			return r;
-		r = mod_read(d, m, strv_contains(add_rel, c->path));
-		if (r < 0) {
-			mod_free(m);
-			return r;
+		m = hashmap_remove(probes, c->path);
+		if (!m) {
+			r = mod_new(name, c->path, &m);
+			if (r < 0)
+				return r;
+			r = mod_read(d, m, false);
+			if (r < 0) {
+				mod_free(m);
+				return r;
+			}
 		}
 		r = mods_put(d, m);
 		if (r < 0)
