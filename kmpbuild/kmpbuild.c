@@ -575,8 +575,7 @@ static bool exports_symbol(const Module *m, const char *sym)
 	return false;
 }
 
-static int write_package(Build *b, KmpPackage *p, Item *it_or_null, RpmmdEntry *ret_entry,
-			 char **ret_filename)
+static int write_package(Build *b, KmpPackage *p, RpmmdEntry *ret_entry, char **ret_filename)
 {
 	_cleanup_free_ char *filename = NULL, *location = NULL;
 	KmpWritten w;
@@ -711,7 +710,7 @@ static int build_kmp(Build *b, Item *it)
 	if (r < 0)
 		return r;
 
-	return write_package(b, p, it, &it->entry, &it->filename);
+	return write_package(b, p, &it->entry, &it->filename);
 }
 
 typedef struct Worker {
@@ -914,7 +913,7 @@ static int build_base(Build *b, RpmmdEntry *ret_entry, char **ret_filename)
 	hashmap_free(provided);
 	provided = NULL;
 
-	r = write_package(b, p, NULL, ret_entry, ret_filename);
+	r = write_package(b, p, ret_entry, ret_filename);
 	if (r < 0)
 		return log_error_errno(r, "Failed to write the base package %s: %s", p->name,
 				       ERRNO_NAME(r));

@@ -859,20 +859,26 @@ static int open_package(const char *path, FD_t *ret_fd, Header *ret_h)
 	return 0;
 }
 
+/* Pushes the decompressor the header names onto fd. */
 static int payload_open(FD_t fd, Header h, FD_t *ret)
 {
 	const char *comp = headerGetString(h, RPMTAG_PAYLOADCOMPRESSOR);
 	_cleanup_free_ char *mode = NULL;
 	FD_t z;
 
-	if (asprintf(&mode, "r.%sdio", comp && streq(comp, "gzip") ? "gz" : comp ?: "gz") < 0)
+	static const char *const io[][2] = {
+		{ "gzip", "gzdio" }, { "bzip2", "bzdio" }, { "xz", "xzdio" },
+		{ "lzma", "lzdio" }, { "zstd", "zstdio" },
+	};
+	const char *name = "gzdio"; /* rpm's default when the tag is absent */
+
+	for (size_t i = 0; comp && i < ELEMENTSOF(io); i++)
+		if (streq(comp, io[i][0]))
+			name = io[i][1];
+	if (comp && streq(name, "gzdio") && !streq(comp, "gzip"))
+		return -EPROTONOSUPPORT;
+	if (asprintf(&mode, "r.%s", name) < 0)
 		return -ENOMEM;
-	if (comp && streq(comp, "zstd")) {
-		free(mode);
-		mode = strdup("r.zstdio");
-		if (!mode)
-			return -ENOMEM;
-	}
 	z = Fdopen(fd, mode);
 	if (!z || Ferror(z))
 		return -EBADMSG;

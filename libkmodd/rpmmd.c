@@ -331,11 +331,11 @@ static const char *entry_part(const RpmmdEntry *e, RpmmdDocument t, size_t *ret_
 static int document_build(Document *d)
 {
 	_cleanup_free_ char *head = NULL, *gz = NULL, *tmp = NULL, *path = NULL;
-	const char *foot;
+	const char *foot = NULL;
 	size_t gz_allocated = 0, gz_size = 0;
 	DIGEST_CTX open_ctx = NULL, ctx = NULL;
 	z_stream zs = {};
-	int r;
+	int r = -EINVAL;
 
 	switch (d->type) {
 	case RPMMD_PRIMARY:
@@ -363,7 +363,7 @@ static int document_build(Document *d)
 			     d->n);
 		foot = "</otherdata>\n";
 		break;
-	default:
+	case _RPMMD_DOCUMENT_MAX:
 		return -EINVAL;
 	}
 	if (r < 0)
