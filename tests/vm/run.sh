@@ -467,6 +467,8 @@ run_one() {
 	if [ $ended = 0 ]; then
 		if grep -q 'Kernel panic' "$w/console.log"; then
 			reason="kernel panic: $(grep -m1 -o 'Kernel panic.*' "$w/console.log" | tr -d '\r')"
+			grep -q 'Initramfs unpacking failed: write error' "$w/console.log" &&
+				reason="$reason (the initramfs did not fit in memory: raise vm-memory, now ${mem} MB)"
 		elif [ -z "$reason" ]; then
 			reason="qemu exited (status $qrc) before the scenario finished"
 			[ -s "$w/qemu.log" ] && reason="$reason: $(tail -n 1 "$w/qemu.log")"
