@@ -601,6 +601,14 @@ static int write_package(Build *b, KmpPackage *p, RpmmdEntry *ret_entry, char **
 	return 0;
 }
 
+/* Where a module of the tree goes below updates/: its path without the top directory that
+ * says where it came from ("kernel/drivers/x.ko", "updates/drivers/x.ko" -> "drivers/x.ko");
+ * other trees ("extra/x.ko") keep theirs. */
+static const char *updates_path(const char *path)
+{
+	return startswith(path, "kernel/") ?: startswith(path, "updates/") ?: path;
+}
+
 static int build_kmp(Build *b, Item *it)
 {
 	_cleanup_kmp_package_free_ KmpPackage *p = NULL;
@@ -704,7 +712,7 @@ static int build_kmp(Build *b, Item *it)
 
 	src = path_join(b->dir, it->path);
 	if (asprintf(&dst, "/lib/modules/%s/updates/%s", b->kver,
-		     startswith(it->path, "kernel/") ?: it->path) < 0 || !src)
+		     updates_path(it->path)) < 0 || !src)
 		return -ENOMEM;
 	r = kmp_package_add_file(p, dst, src, b->epoch);
 	if (r < 0)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# --kabi-in-name: package names carry the kernel ABI ("<module>-kmp-<flavour>-<kabi>",
+# Options and tree shapes. --kabi-in-name: package names carry the kernel ABI ("<module>-kmp-<flavour>-<kabi>",
 # kabi = release without the flavour, '-' as '_': 6.1.0-54-amd64 -> 6.1.0_54), the plain
 # name stays a versioned provide, dependencies name the KABI packages, and libsolv resolves
 # the repository. Without the option, names are the plain ones.
@@ -67,6 +67,29 @@ else
 fi
 "$KMPBUILD" --root "$T/fwroot" --kernel "$KVER54" --base /dev/null --out "$T/nofw" -q >/dev/null 2>&1
 check no-firmware-by-default test -z "$(rpm -qp --requires "$T"/nofw/x86_64/e100-kmp-amd64-*.rpm | grep '^firmware(')"
+
+# other tree shapes: an xz-compressed module and one from updates/ (depmod re-run on the copy)
+mkdir "$T/shapes"
+fixture_copy base-54 "$T/shapes"
+md=$T/shapes/lib/modules/$KVER54
+xz -c "$md/kernel/fs/squashfs/squashfs.ko" >"$md/kernel/fs/squashfs/squashfs.ko.xz"
+rm "$md/kernel/fs/squashfs/squashfs.ko"
+mkdir -p "$md/updates/fs/overlayfs"
+mv "$md/kernel/fs/overlayfs/overlay.ko" "$md/updates/fs/overlayfs/overlay.ko"
+if depmod -b "$T/shapes" "$KVER54" 2>/dev/null &&
+	"$KMPBUILD" --root "$T/shapes" --kernel "$KVER54" --base /dev/null --out "$T/shapes.repo" -q \
+		>"$T/shapes.out" 2>&1; then
+	p=$(ls "$T"/shapes.repo/x86_64/squashfs-kmp-amd64-*.rpm)
+	check compressed-module-payload test "$(rpm2cpio "$p" | cpio -t --quiet 2>/dev/null)" = \
+		"./lib/modules/$KVER54/updates/fs/squashfs/squashfs.ko.xz"
+	check compressed-module-kmod grep -qx 'kmod(squashfs.ko)' <(rpm -qp --provides "$p")
+	check compressed-module-ksyms test "$(rpm -qp --requires "$p" | grep -c '^ksym(')" -gt 10
+	p=$(ls "$T"/shapes.repo/x86_64/overlay-kmp-amd64-*.rpm)
+	check updates-module-payload test "$(rpm2cpio "$p" | cpio -t --quiet 2>/dev/null)" = \
+		"./lib/modules/$KVER54/updates/fs/overlayfs/overlay.ko"
+else
+	fail tree-shapes "$(tail -n 2 "$T/shapes.out" | tr '\n' ' ')"
+fi
 
 # a progress line on a TTY (script(1) provides one), none without
 if command -v script >/dev/null; then
