@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Options and tree shapes. --kabi-in-name: package names carry the kernel ABI ("<module>-kmp-<flavour>-<kabi>",
-# kabi = release without the flavour, '-' as '_': 6.1.0-54-amd64 -> 6.1.0_54), the plain
-# name stays a versioned provide, dependencies name the KABI packages, and libsolv resolves
-# the repository. Without the option, names are the plain ones.
+# kmpbuild options and tree shapes.
+# --kabi-in-name: package names carry the kernel ABI ("<module>-kmp-<flavour>-<kabi>", kabi =
+# release without the flavour, '-' as '_': 6.1.0-54-amd64 -> 6.1.0_54), the plain name stays a
+# versioned provide, dependencies name the KABI packages, and libsolv resolves the repository.
+# Also: --version/--release/--flavour, --firmware-requires, compressed and updates/ modules,
+# the progress line on a TTY.
 source "$(dirname "$0")/lib.sh"
 
 T=$(mktmp)
