@@ -112,13 +112,14 @@ KERNEL=$FIXTURES/full-54/boot/vmlinuz-$KVER
 CACHE=${KMODD_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kmodd/vm}
 mkdir -p "$CACHE" || skip_all "cannot create the cache directory $CACHE"
 WORKROOT=$(mktemp -d /tmp/kmodd-vm.XXXXXX)
-# every qemu and hook started is listed in $WORKROOT/pids (a hook as "-PGID"), also by the
-# subshells of --jobs, so an interrupted run leaves nothing behind
+# a running qemu or hook is listed in $WORKROOT/NAME/pids (a hook as "-PGID") until it has
+# been reaped, also by the subshells of --jobs, so an interrupted run leaves nothing behind
 cleanup() {
-	local p
-	if [ -f "$WORKROOT/pids" ]; then
-		while read -r p; do kill -- "$p" 2>/dev/null; done <"$WORKROOT/pids"
-	fi
+	local p f
+	for f in "$WORKROOT"/*/pids; do
+		[ -f "$f" ] || continue
+		while read -r p; do kill -- "$p" 2>/dev/null; done <"$f"
+	done
 	for p in $(jobs -p); do kill "$p" 2>/dev/null; done
 	[ "$arg_keep" = 1 ] || rm -rf "$WORKROOT"
 }
@@ -132,8 +133,8 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 # --------------------------------------------------------- initramfs pieces
 #
 # The initramfs is a concatenation of newc cpio archives, the first plain, the others
-# zstd-compressed (the kernel unpacks them one after the other). Every piece but the last is cached in $CACHE as
-# NAME-KEY.cpio.zst, KEY being a hash of everything that goes into it:
+# zstd-compressed (the kernel unpacks them one after the other). All but the last are cached
+# in $CACHE as NAME-KEY.cpio[.zst], KEY being a hash of everything that goes into it:
 #   mods-SPEC  the module tree a scenario asks for (fixture stamp + spec), not compressed
 #   sys        busybox, kmod, systemd-udevd, udevadm, udev rules and helpers, jq, their libraries
 #   prog       our programs from $BUILD (kmodctl, kmodd) and their libraries
@@ -399,7 +400,7 @@ run_one() {
 		-qmp "unix:$w/qmp.sock,server=on,wait=off" \
 		$extra </dev/null >"$w/qemu.log" 2>&1 &
 	qpid=$!
-	echo $qpid >>"$WORKROOT/pids"
+	echo $qpid >>"$w/pids"
 	if [ $arg_verbose = 1 ]; then
 		tail -n +1 -f --pid=$qpid "$w/console.log" | sed -u "s/^/[$n] /" >&3 &
 	fi
@@ -410,7 +411,7 @@ run_one() {
 			setsid bash -c 'source "$VM_LIB/host.sh" && source "$1"' hook "$hook" \
 			</dev/null >"$w/hook.log" 2>&1 &
 		hpid=$!
-		echo "-$hpid" >>"$WORKROOT/pids"
+		echo "-$hpid" >>"$w/pids"
 	fi
 
 	local deadline=$((SECONDS + timeout))
@@ -448,6 +449,8 @@ run_one() {
 			hrc=$?
 		fi
 	fi
+
+	: >"$w/pids" # all reaped
 
 	# checks from the guest, then from the host hook
 	while IFS= read -r line; do
