@@ -13,6 +13,7 @@
 #include <solv/pool.h>
 #include <solv/repo.h>
 
+#include "fetch.h"
 #include "macros.h"
 
 typedef struct RepoConfig {
@@ -46,3 +47,56 @@ int repo_add_cached_to_pool(const char *root, Pool *pool, RepoConfig *configs, s
 
 /* The URL of a solvable of a repository added by repo_add_cached_to_pool(). */
 char *repo_solvable_url(Pool *pool, Id p);
+
+bool repo_id_valid(const char *id);
+/* http://, https:// or file:// and something after it, no whitespace or control characters */
+bool repo_url_valid(const char *url);
+const RepoConfig *repo_configs_find(const RepoConfig *c, size_t n, const char *id);
+
+/* Writes <root>/etc/kmodd/repos.d/<id>.repo. -EEXIST when the id is already configured,
+ * -EINVAL for an invalid id, URL, gpgkey or priority. */
+int repo_config_add(const char *root, const RepoConfig *c, char **ret_path);
+/* Removes section [id] from its .repo file (the file when nothing else is left in it), and
+ * the repository's cached metadata and state. -ENOENT when not configured. */
+int repo_config_remove(const char *root, const char *id, char **ret_path);
+
+/* What the last accepted refresh of a repository left: <root>/var/lib/kmodd/repos/<id>.state */
+typedef struct RepoState {
+	uint64_t timestamp;   /* newest accepted repomd timestamp: older metadata is refused */
+	char repomd[65];      /* sha256 of that repomd.xml */
+	char primary[65];     /* sha256 of its primary metadata: the .solv's name */
+	uint64_t refreshed;   /* when, seconds since the epoch */
+	unsigned n_solvables; /* packages in the .solv */
+} RepoState;
+
+/* -ENOENT when the repository was never refreshed. */
+int repo_state_read(const char *root, const char *id, RepoState *ret);
+/* <root>/var/cache/kmodd/repos/<id>/<primary sha256>.solv */
+char *repo_solv_path(const char *root, const char *id, const char *checksum);
+/* Removes the repository's cache directory and state file. */
+int repo_cache_remove(const char *root, const char *id);
+
+typedef enum RepoRefreshFlags {
+	REPO_REFRESH_FORCE = 1 << 0, /* download and parse again even when unchanged */
+} RepoRefreshFlags;
+
+typedef struct RepoRefreshResult {
+	bool changed;         /* new metadata was accepted and cached */
+	uint64_t timestamp;   /* of the accepted metadata */
+	unsigned n_solvables; /* packages in the cache */
+	char *error;          /* on failure: one line, "URL-or-file: what is wrong" */
+} RepoRefreshResult;
+
+void repo_refresh_result_done(RepoRefreshResult *r);
+
+/* Fetches repodata/repomd.xml (and, with gpgcheck, repomd.xml.asc, checked with gpgv
+ * against the repository's gpgkey before repomd.xml is parsed), refuses metadata older than
+ * the last accepted, fetches primary metadata when it changed, checks its size and sha256
+ * against repomd.xml before parsing it, and publishes <primary sha256>.solv (0644, atomic)
+ * and then the state. On any failure the cache and the state are left as they were.
+ * fetch (may be NULL) supplies timeouts, retries and a progress callback.
+ * Errors: those of fetch_to_file(), -ENOKEY (gpgcheck without gpgkey), -EKEYREJECTED (bad
+ * signature), -EBADMSG (malformed metadata), -ESTALE (older than accepted), -ENODATA (no
+ * primary metadata), -EPIPE (shorter than repomd.xml says). */
+int repo_refresh(const char *root, const RepoConfig *c, RepoRefreshFlags flags,
+		 const FetchOptions *fetch, RepoRefreshResult *ret);
