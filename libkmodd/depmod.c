@@ -672,15 +672,22 @@ static int tree_add(Depmod *d, const char *rel, bool ordered)
 	return strv_extend(&c->all, rel);
 }
 
+/* Records a directory's mtime for the next update. Timestamps are as coarse as the kernel's
+ * clock tick: a directory changed in the last seconds could change again with the same
+ * mtime, so such a one is recorded as 0 and listed again next time. */
 static int dir_stamp(Depmod *d, const char *rel, const struct timespec *mtime)
 {
+	struct timespec now, t = *mtime;
 	char *p = strdup(rel);
 
 	if (!p || !GREEDY_REALLOC(d->dirs, d->alloc_dirs, d->n_dirs + 1)) {
 		free(p);
 		return -ENOMEM;
 	}
-	d->dirs[d->n_dirs++] = (DirStamp){ p, *mtime };
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (t.tv_sec >= now.tv_sec - 2)
+		t = (struct timespec){};
+	d->dirs[d->n_dirs++] = (DirStamp){ p, t };
 	return 0;
 }
 
@@ -808,7 +815,8 @@ static int tree_from_cache(Depmod *d, char **indexed_paths)
 			ds->mtime.tv_nsec = -1; /* gone */
 			continue;
 		}
-		if (st.st_mtim.tv_sec == ds->mtime.tv_sec && st.st_mtim.tv_nsec == ds->mtime.tv_nsec) {
+		if (ds->mtime.tv_sec != 0 && st.st_mtim.tv_sec == ds->mtime.tv_sec &&
+		    st.st_mtim.tv_nsec == ds->mtime.tv_nsec) {
 			r = dir_stamp(d, ds->path, &st.st_mtim);
 			if (r < 0)
 				return r;
