@@ -19,6 +19,7 @@ static const Verb verbs[] = {
 	{ "modules", verb_modules, "list the modules of a kernel's tree" },
 	{ "info", verb_info, "show one module: modinfo, exported and required symbols" },
 	{ "depmod", verb_depmod, "update the module indexes incrementally, byte-identical to depmod" },
+	{ "repo", verb_repo, "add, remove, list and refresh KMP repositories" },
 };
 
 const char *program_name(void)

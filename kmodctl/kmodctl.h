@@ -47,3 +47,4 @@ const char *program_name(void);
 int verb_modules(int argc, char *argv[]);
 int verb_info(int argc, char *argv[]);
 int verb_depmod(int argc, char *argv[]);
+int verb_repo(int argc, char *argv[]);
