@@ -1908,26 +1908,38 @@ static int model_from_indexes(Depmod *d, char **ret_reason)
 
 	/* modules.dep is the file the cache was written with (same inode, size, mtime): its
 	 * module list is the cache's */
-	HASHMAP_FOREACH_KEY(c, path, cache) {
-		c->name = modname_from_path(c->path);
-		if (!c->name)
-			return -ENOMEM;
-	}
-	while (hashmap_size(cache) > 0) {
-		HashmapIter it = HASHMAP_ITER_INIT;
-		Mod *m;
+	{
+		_cleanup_free_ Mod **all = calloc(hashmap_size(cache) + 1, sizeof(Mod *));
+		size_t n = 0;
 
-		if (!hashmap_iterate(cache, &it, &path, (void **)&m))
-			break;
-		m = hashmap_remove(cache, path);
-		r = mods_put(d, m);
-		if (r == -EEXIST) {
+		if (!all) {
 			free(alias);
 			free(softdep);
-			goto bad;
+			return -ENOMEM;
 		}
-		if (r < 0)
-			return r;
+		HASHMAP_FOREACH_KEY(c, path, cache)
+			all[n++] = c;
+		for (size_t i = 0; i < n; i++) {
+			hashmap_remove(cache, all[i]->path);
+			all[i]->name = modname_from_path(all[i]->path);
+			r = all[i]->name ? mods_put(d, all[i]) : -ENOMEM;
+			if (!all[i]->name)
+				mod_free(all[i]);
+			if (r == -EEXIST) {
+				for (size_t j = i + 1; j < n; j++)
+					mod_free(all[j]);
+				free(alias);
+				free(softdep);
+				goto bad;
+			}
+			if (r < 0) {
+				for (size_t j = i + 1; j < n; j++)
+					mod_free(all[j]);
+				free(alias);
+				free(softdep);
+				return r;
+			}
+		}
 	}
 
 	r = keep(d, alias);
