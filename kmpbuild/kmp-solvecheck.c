@@ -5,11 +5,16 @@
  * closure of the module's modules.dep line (minus the base modules).
  *
  *   kmp-solvecheck REPO MODULES_DEP FLAVOUR [PKGNAME_SUFFIX]
+ *   kmp-solvecheck --modalias ALIAS REPO MODULES_DEP FLAVOUR
+ *       prints the packages libsolv installs for a device with that modalias (Supplements:
+ *       modalias() through a NAMESPACE_MODALIAS callback matching with fnmatch)
  *
  * Prints a summary line; exit status 0 when every package matched. */
 #include <dirent.h>
+#include <fnmatch.h>
 #include <stdint.h>
 
+#include <solv/knownid.h>
 #include <solv/pool.h>
 #include <solv/poolarch.h>
 #include <solv/repo.h>
@@ -59,6 +64,53 @@ static int compare_id(const void *a, const void *b, void *userdata)
 	return x < y ? -1 : x > y;
 }
 
+/* NAMESPACE_MODALIAS: does the device's modalias match this Supplements pattern? */
+static Id modalias_callback(Pool *pool, void *data, Id name, Id evr)
+{
+	const char *modalias = data;
+
+	if (name != NAMESPACE_MODALIAS)
+		return 0;
+	return fnmatch(pool_id2str(pool, evr), modalias, 0) == 0 ? SYSTEMSOLVABLE : 0;
+}
+
+/* What hardware-driven installation of one device picks: the packages that supplement the
+ * installed kernel-FLAVOUR and the device (like `zypper install-new-recommends`). */
+static int solve_modalias(Pool *pool, const char *modalias)
+{
+	Solver *solv;
+	Transaction *trans;
+	Queue job;
+	int n = 0;
+
+	pool_setnamespacecallback(pool, modalias_callback, (void *)modalias);
+	pool_createwhatprovides(pool);
+	queue_init(&job);
+	queue_push2(&job, SOLVER_SOLVABLE_ALL | SOLVER_VERIFY, 0);
+	solv = solver_create(pool);
+	solver_set_flag(solv, SOLVER_FLAG_ADD_ALREADY_RECOMMENDED, 1);
+	solver_set_flag(solv, SOLVER_FLAG_ONLY_NAMESPACE_RECOMMENDED, 1);
+	if (solver_solve(solv, &job) != 0) {
+		printf("PROBLEM modalias %s: %s\n", modalias, solver_problem2str(solv, 1));
+		n = -1;
+	} else {
+		trans = solver_create_transaction(solv);
+		for (int k = 0; k < trans->steps.count; k++) {
+			Id sp = trans->steps.elements[k];
+
+			if (transaction_type(trans, sp, SOLVER_TRANSACTION_SHOW_ACTIVE) ==
+			    SOLVER_TRANSACTION_INSTALL) {
+				printf("MODALIAS %s\n", pool_solvid2str(pool, sp));
+				n++;
+			}
+		}
+		transaction_free(trans);
+	}
+	solver_free(solv);
+	queue_free(&job);
+	return n;
+}
+
 static int find_primary(const char *repo, char **ret)
 {
 	char *dir = NULL;
@@ -86,7 +138,7 @@ static int find_primary(const char *repo, char **ret)
 
 int main(int argc, char *argv[])
 {
-	const char *repo_dir, *dep_path, *flavour, *suffix;
+	const char *repo_dir, *dep_path, *flavour, *suffix, *modalias = NULL;
 	char *primary = NULL, *line = NULL, *basename_ = NULL;
 	Mod *mods = NULL;
 	size_t n_mods = 0, allocated = 0, linesize = 0;
@@ -97,8 +149,14 @@ int main(int argc, char *argv[])
 	FILE *f;
 	unsigned checked = 0, mismatched = 0, problems = 0, missing = 0;
 
+	if (argc > 2 && streq(argv[1], "--modalias")) {
+		modalias = argv[2];
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc < 4) {
-		fprintf(stderr, "usage: %s REPO MODULES_DEP FLAVOUR [PKGNAME_SUFFIX]\n", argv[0]);
+		fprintf(stderr, "usage: %s [--modalias ALIAS] REPO MODULES_DEP FLAVOUR [SUFFIX]\n",
+			argv[0]);
 		return 2;
 	}
 	repo_dir = argv[1];
@@ -206,6 +264,14 @@ int main(int argc, char *argv[])
 	pool_set_installed(pool, installed);
 	pool_addfileprovides(pool);
 	pool_createwhatprovides(pool);
+
+	if (modalias) {
+		int n = solve_modalias(pool, modalias);
+
+		printf("modalias %s: %d packages\n", modalias, n);
+		pool_free(pool);
+		return n > 0 ? 0 : 1;
+	}
 
 	/* which modules the base package holds: it provides kmod(<name>.ko) for them */
 	for (size_t i = 0; i < n_mods; i++) {

@@ -34,6 +34,28 @@ for fx in full-54 full-53; do
 	fi
 done
 
+# hardware: Supplements modalias(kernel-amd64:...) through a NAMESPACE_MODALIAS callback
+# (fnmatch) select the driver of a device and, by its Requires, the driver's dependencies
+modalias() { # name alias want...
+	local name=$1 alias=$2 got want
+	shift 2
+	want=$(printf '%s\n' "$@" | sort)
+	got=$("$SOLVECHECK" --modalias "$alias" "$repo54" "$FIXTURES/full-54/lib/modules/$KVER54/modules.dep" amd64 2>&1 |
+		sed -n 's/^MODALIAS \(.*\)-6\.1\.190-1\.x86_64$/\1/p' | sort)
+	if [ "$got" = "$want" ]; then
+		pass "$name"
+	else
+		fail "$name" "got '$(echo $got)', want '$(echo $want)'"
+	fi
+}
+if repo54=$("$SRC/kmpbuild/cached-repo.sh" full-54 "$KMPBUILD" 2>/dev/null); then
+	modalias modalias-e1000 pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00 e1000-kmp-amd64
+	modalias modalias-ixgbe-with-deps pci:v00008086d000010FBsv00008086sd00000003bc02sc00i00 \
+		ixgbe-kmp-amd64 dca-kmp-amd64 libphy-kmp-amd64 mdio-kmp-amd64 mdio_devres-kmp-amd64 \
+		xfrm_algo-kmp-amd64
+	modalias modalias-unknown-device pci:v0000FFFFd0000FFFFsv0000FFFFsd0000FFFFbcFFscFFiFF
+fi
+
 # the checker itself: a modules.dep that lost one dependency must be reported
 if [ -n "${repo:-}" ] && repo54=$("$SRC/kmpbuild/cached-repo.sh" full-54 "$KMPBUILD" 2>/dev/null); then
 	sed 's|^\(kernel/drivers/net/ethernet/intel/ixgbe/ixgbe.ko:\) [^ ]*|\1|' \
