@@ -5,7 +5,14 @@
  * Tables: packages (NEVRA, kernel release, repository, checksum, reason, triggering device,
  * requested_by, install time), files (path relative to the root, sha256, size, mode),
  * deps (kind provides/requires/supplements/recommends, text), history (transactions with
- * their action, time, result, and the packages they touched). */
+ * their action, time, result, and the packages they touched).
+ *
+ * The schema version is PRAGMA user_version (1); a database with a newer version is refused
+ * with -EPROTONOSUPPORT. Foreign keys are on (files and deps go with their package),
+ * synchronous=FULL (a commit is durable when db_commit() returns: the transaction code uses
+ * it as its commit point). Statements are prepared once per Db. Errors are -errno:
+ * -EBUSY (locked longer than 10 s), -ENOSPC, -EIO, -EBADMSG (corrupt), -EEXIST (a
+ * constraint, e.g. a file already owned), -EROFS. */
 
 #include "package.h"
 
@@ -60,4 +67,8 @@ int db_remove_package(Db *db, const char *kver, const char *name);
 int db_file_owner(Db *db, const char *path, char **ret_name);
 
 int db_history_add(Db *db, const DbHistory *h, int64_t *ret_id);
+/* The same, tagged with a transaction id (unique): recovery asks whether the database
+ * already holds a journaled transaction. db_history_find_txn: 1 found, 0 not. */
+int db_history_add_txn(Db *db, const DbHistory *h, const char *txn, int64_t *ret_id);
+int db_history_find_txn(Db *db, const char *txn, int64_t *ret_id);
 int db_history_list(Db *db, DbHistory **ret, size_t *ret_n);
