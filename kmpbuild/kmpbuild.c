@@ -129,27 +129,10 @@ _printf_(3, 4) static void build_fail(Build *b, int error, const char *fmt, ...)
 	atomic_store(&b->failed, true);
 }
 
-/* "e1000" of "kernel/drivers/net/ethernet/intel/e1000/e1000.ko[.xz]": the file name as it
- * is, '-' kept. */
-static char *file_stem(const char *path)
-{
-	const char *base = strrchr(path, '/');
-	const char *dot;
-
-	base = base ? base + 1 : path;
-	dot = strstr(base, ".ko");
-	return dot ? strndup(base, (size_t)(dot - base)) : strdup(base);
-}
-
 static int package_name(const Build *b, const char *stem, char **ret)
 {
-	int r;
-
-	if (arg_kabi_in_name)
-		r = asprintf(ret, "%s-kmp-%s-%s", stem, b->flavour, b->kabi);
-	else
-		r = asprintf(ret, "%s-kmp-%s", stem, b->flavour);
-	return r < 0 ? -ENOMEM : 0;
+	*ret = kmp_package_name(stem, b->flavour, arg_kabi_in_name ? b->kabi : NULL);
+	return *ret ? 0 : -ENOMEM;
 }
 
 static int parse_modules_dep(Build *b)
@@ -187,7 +170,7 @@ static int parse_modules_dep(Build *b)
 		*it = (Item){};
 		it->path = strdup(line);
 		it->name = module_name_from_path(line);
-		stem = file_stem(line);
+		stem = kmp_module_stem(line);
 		if (!it->path || !it->name || !stem)
 			return log_oom();
 		if (package_name(b, stem, &it->pkgname) < 0)
@@ -635,10 +618,11 @@ static int build_kmp(Build *b, Item *it)
 
 	/* Provides */
 	if (arg_kabi_in_name) {
-		_cleanup_free_ char *stem = file_stem(it->path), *plain = NULL, *evr = NULL;
+		_cleanup_free_ char *stem = kmp_module_stem(it->path), *plain = NULL, *evr = NULL;
 
 		evr = kmp_package_evr(p);
-		if (!stem || !evr || asprintf(&plain, "%s-kmp-%s", stem, b->flavour) < 0)
+		plain = stem ? kmp_package_name(stem, b->flavour, NULL) : NULL;
+		if (!evr || !plain)
 			return -ENOMEM;
 		r = kmp_package_add_dep(p, KMP_DEP_PROVIDES, plain, KMP_DEP_EQUAL, evr);
 		if (r < 0)
@@ -1256,20 +1240,9 @@ static int run(int argc, char *argv[])
 	b.dir = strdup(t->dir);
 	if (!b.root || !b.kver || !b.flavour || !b.dir)
 		return log_oom();
-	{
-		/* the kernel ABI: the release without its flavour, '-' as '_' */
-		size_t fl = strlen(b.flavour), kl = strlen(b.kver);
-
-		b.kabi = strdup(b.kver);
-		if (!b.kabi)
-			return log_oom();
-		if (kl > fl + 1 && streq(b.kabi + kl - fl, b.flavour) &&
-		    b.kabi[kl - fl - 1] == '-')
-			b.kabi[kl - fl - 1] = 0;
-		for (char *c = b.kabi; *c; c++)
-			if (*c == '-')
-				*c = '_';
-	}
+	b.kabi = kmp_kabi_from_release(b.kver, b.flavour);
+	if (!b.kabi)
+		return log_oom();
 
 	if (!arg_no_symvers) {
 		r = modtree_load_symvers(t, arg_symvers, &bad_line);

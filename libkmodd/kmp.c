@@ -227,6 +227,40 @@ char *kmp_package_evr(const KmpPackage *p)
 	return s;
 }
 
+char *kmp_module_stem(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	const char *dot;
+
+	base = base ? base + 1 : path;
+	dot = strstr(base, ".ko");
+	return dot ? strndup(base, (size_t)(dot - base)) : strdup(base);
+}
+
+char *kmp_kabi_from_release(const char *kver, const char *flavour)
+{
+	size_t fl = strlen(flavour), kl = strlen(kver);
+	char *k = strdup(kver);
+
+	if (!k)
+		return NULL;
+	if (kl > fl + 1 && streq(k + kl - fl, flavour) && k[kl - fl - 1] == '-')
+		k[kl - fl - 1] = 0;
+	for (char *c = k; *c; c++)
+		if (*c == '-')
+			*c = '_';
+	return k;
+}
+
+char *kmp_package_name(const char *stem, const char *flavour, const char *kabi)
+{
+	char *s;
+
+	if (asprintf(&s, "%s-kmp-%s%s%s", stem, flavour, kabi ? "-" : "", strempty(kabi)) < 0)
+		return NULL;
+	return s;
+}
+
 int kmp_format_crc(uint64_t crc, char buf[static 17])
 {
 	return snprintf(buf, 17, "%" PRIx64, crc);

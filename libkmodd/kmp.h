@@ -117,5 +117,12 @@ int kmp_verify_file(const char *path);
  * NULL-terminated, caller frees with strv_free(). */
 int kmp_payload_list(const char *path, char ***ret);
 
+/* Naming (kmpbuild/README.md): "e1000" of "kernel/.../e1000.ko[.xz]" (the file name, '-'
+ * kept); the KABI of a release ("6.1.0-54-amd64", flavour "amd64" -> "6.1.0_54"); a KMP's
+ * name "<stem>-kmp-<flavour>[-<kabi>]". NULL on OOM. */
+char *kmp_module_stem(const char *path);
+char *kmp_kabi_from_release(const char *kver, const char *flavour);
+char *kmp_package_name(const char *stem, const char *flavour, const char *kabi);
+
 /* "%x" of a modversions CRC, the canonical form of ksym() versions. */
 int kmp_format_crc(uint64_t crc, char buf[static 17]);

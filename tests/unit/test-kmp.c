@@ -225,6 +225,21 @@ TEST(crc_format)
 	ASSERT_STREQ(buf, "deadbeef");
 }
 
+TEST(naming)
+{
+	_cleanup_free_ char *a = kmp_module_stem("kernel/sound/pci/hda/snd-hda-intel.ko.xz");
+	_cleanup_free_ char *b = kmp_kabi_from_release("6.1.0-54-amd64", "amd64");
+	_cleanup_free_ char *c = kmp_kabi_from_release("5.3.18-59.5-default", "default");
+	_cleanup_free_ char *d = kmp_package_name("e1000", "amd64", NULL);
+	_cleanup_free_ char *e = kmp_package_name("foo", "default", "5.3.18_59.5");
+
+	ASSERT_STREQ(a, "snd-hda-intel");
+	ASSERT_STREQ(b, "6.1.0_54");
+	ASSERT_STREQ(c, "5.3.18_59.5");
+	ASSERT_STREQ(d, "e1000-kmp-amd64");
+	ASSERT_STREQ(e, "foo-kmp-default-5.3.18_59.5");
+}
+
 TEST(xml_escape)
 {
 	_cleanup_free_ char *s = NULL;
