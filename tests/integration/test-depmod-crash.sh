@@ -63,6 +63,18 @@ put_files "$T"
 make_ref "$T" "$REFS/B"
 drop_files "$T"
 
+# calibrate the kill window to how long an update takes here (sanitizer builds are slower)
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+put_files "$T"
+t0=$(now_ms)
+KMODD_DEPMOD_STEP_DELAY_US=750 "$KMODCTL" --root "$T" depmod "$KVER" --add "${CHANGE_REL[@]}" >/dev/null 2>&1
+t1=$(now_ms)
+drop_files "$T"
+"$KMODCTL" --root "$T" depmod "$KVER" --remove "${CHANGE_NAMES[@]}" >/dev/null 2>&1
+WINDOW=$(( (t1 - t0) * 5 / 4 ))
+[ $WINDOW -lt 20 ] && WINDOW=20
+echo "# an update takes about $((t1 - t0)) ms here; killing within $WINDOW ms"
+
 state=A n_old=0 n_new=0 n_recovered=0 n_mixed=0 n_temps=0
 start=$(date +%s)
 for ((i = 1; i <= RUNS; i++)); do
@@ -80,7 +92,8 @@ for ((i = 1; i <= RUNS; i++)); do
 	KMODD_DEPMOD_STEP_DELAY_US=$((RANDOM % 1500)) "$KMODCTL" --root "$T" depmod "$KVER" "${args[@]}" \
 		>/dev/null 2>&1 &
 	pid=$!
-	sleep "0.0$(printf '%02d' $((RANDOM % 40)))"
+	ms=$((RANDOM % WINDOW))
+	sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
 	kill -9 $pid 2>/dev/null
 	wait $pid 2>/dev/null
 	out=$("$KMODCTL" --root "$T" depmod --recover "$KVER" 2>&1) || {
