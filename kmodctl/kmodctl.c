@@ -20,6 +20,12 @@ static const Verb verbs[] = {
 	{ "info", verb_info, "show one module: modinfo, exported and required symbols" },
 	{ "depmod", verb_depmod, "update the module indexes incrementally, byte-identical to depmod" },
 	{ "repo", verb_repo, "add, remove, list and refresh KMP repositories" },
+	{ "remove", verb_remove, "remove installed KMPs and the packages that require them" },
+	{ "list", verb_list, "list installed KMPs (--installed) or what repositories offer" },
+	{ "history", verb_history, "show the transactions: installs, removals, recoveries" },
+	{ "why", verb_why, "say why a KMP is installed and what requires it" },
+	{ "verify", verb_verify, "check installed files, pending transactions and indexes" },
+	{ "recover", verb_recover, "finish or roll back an interrupted transaction" },
 };
 
 const char *program_name(void)

@@ -5,6 +5,7 @@
 
 #include "macros.h"
 #include "modtree.h"
+#include "transaction.h"
 
 /* Options every verb accepts, before or after the verb name. */
 extern const char *arg_root;
@@ -34,6 +35,10 @@ int parse_common_option(int c, const char *value);
 
 /* Exit codes */
 #define EXIT_USAGE 2
+#define EXIT_NO_MATCH 3      /* nothing provides what was asked */
+#define EXIT_UNSATISFIABLE 4 /* the request cannot be satisfied (dependency problem) */
+#define EXIT_LOCKED 5        /* another writer holds the lock */
+#define EXIT_DIFFERENCES 6   /* verification found differences */
 
 /* Opens the tree selected by --root/--kernel and logs a clear error on failure. */
 int open_tree(ModTreeFlags flags, ModTree **ret);
@@ -44,7 +49,27 @@ int log_tree_error(ModTree *t, int r);
 
 const char *program_name(void);
 
+/* For verbs that run transactions (txn-util.c): the kernel of --kernel or the default one;
+ * logging a failed transaction once (returns the exit status: EXIT_LOCKED or 1); a note when
+ * an interrupted transaction was recovered first; a y/N question on a TTY (true otherwise);
+ * "verb args..." for the history. */
+int txn_kernel(char **ret);
+int txn_log_error(const TxnReport *rep, int r);
+void txn_print_recovery(const TxnReport *rep);
+bool txn_confirm(const char *question);
+char *txn_command_line(const char *verb, int argc, char *argv[]);
+
+/* kmodctl list without --installed: what the repositories offer. list.c has a weak
+ * default that says it is not available; the resolver's verb file provides the real one. */
+int list_available(int argc, char *argv[]);
+
 int verb_modules(int argc, char *argv[]);
 int verb_info(int argc, char *argv[]);
 int verb_depmod(int argc, char *argv[]);
 int verb_repo(int argc, char *argv[]);
+int verb_remove(int argc, char *argv[]);
+int verb_list(int argc, char *argv[]);
+int verb_history(int argc, char *argv[]);
+int verb_why(int argc, char *argv[]);
+int verb_verify(int argc, char *argv[]);
+int verb_recover(int argc, char *argv[]);

@@ -690,7 +690,7 @@ static bool dep_matches(const char *req, const char *prov)
 	return true;
 }
 
-static bool package_provides(const PackageRef *p, const char *req)
+bool package_satisfies(const PackageRef *p, const char *req)
 {
 	size_t l = strcspn(req, " ");
 
@@ -1866,7 +1866,7 @@ static bool broken_by(DbPackage *all, size_t n, const bool *gone, const char *re
 	if (startswith(req, "rpmlib("))
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (package_provides(&all[i].ref, req)) {
+		if (package_satisfies(&all[i].ref, req)) {
 			if (!gone[i])
 				return false;
 			by_gone = true;

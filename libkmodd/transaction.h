@@ -86,5 +86,9 @@ int transaction_install(const char *root, const char *kver, const PackageRef *pk
 int transaction_remove(const char *root, const char *kver, char *const *names,
 		       const TxnOptions *o, TxnReport *rep);
 
+/* Does provider satisfy the requirement "name [op evr]" (its own name or one of its
+ * provides; versions compared for "=")? What reverse dependencies and `why` use. */
+bool package_satisfies(const PackageRef *provider, const char *requirement);
+
 /* Roll a pending transaction back or forward; 0 when there was none, 1 when one was handled. */
 int transaction_recover(const char *root, const char *kver, TxnReport *rep);
