@@ -777,39 +777,12 @@ static void *worker_run(void *userdata)
 	return NULL;
 }
 
-static int build_base(Build *b, RpmmdEntry *ret_entry, char **ret_filename)
+/* vmlinux's exports: from Module.symvers, or (--no-symvers) every symbol some module needs
+ * and no module exports, with the CRC the modules need. */
+static int base_add_vmlinux(const Build *b, KmpPackage *p)
 {
-	_cleanup_kmp_package_free_ KmpPackage *p = NULL;
-	_cleanup_free_ char *name = NULL, *summary = NULL;
-	Hashmap *provided = NULL;
-	DIR *d;
-	struct dirent *de;
+	_cleanup_hashmap_free_ Hashmap *exported = NULL, *seen = NULL;
 	int r;
-
-	if (asprintf(&name, "kernel-%s", b->flavour) < 0)
-		return log_oom();
-	p = kmp_package_new(name, b->version, b->release, ARCH);
-	if (!p)
-		return log_oom();
-	r = add_common(b, p);
-	if (r < 0)
-		return log_oom();
-	if (asprintf(&summary, "Linux %s base: vmlinux symbols and the base modules", b->kver) < 0)
-		return log_oom();
-	if ((r = kmp_package_set(&p->summary, summary)) < 0 ||
-	    (r = kmp_package_set(&p->description,
-				 "The kernel's exported symbols (ksym), its release "
-				 "(kernel-uname-r) and the base set of modules every system "
-				 "boots with; kernel module packages (KMPs) install on top.")) < 0)
-		return log_oom();
-
-	r = kmp_package_add_dep(p, KMP_DEP_PROVIDES, "kernel-uname-r", KMP_DEP_EQUAL, b->kver);
-	if (r < 0)
-		return log_oom();
-
-	provided = hashmap_new(NULL, NULL);
-	if (!provided)
-		return log_oom();
 
 	if (b->symvers) {
 		for (size_t i = 0; i < b->symvers->n_entries; i++) {
@@ -819,100 +792,123 @@ static int build_base(Build *b, RpmmdEntry *ret_entry, char **ret_filename)
 				continue;
 			r = add_ksym(b, p, KMP_DEP_PROVIDES, e->symbol, e->crc);
 			if (r < 0)
-				goto oom;
+				return r;
 		}
-	} else {
-		/* --no-symvers: vmlinux exports what modules need and no module exports */
-		Hashmap *exported = hashmap_new(NULL, NULL);
-
-		if (!exported)
-			goto oom;
-		for (size_t i = 0; i < b->n_items; i++) {
-			const Module *m = b->items[i].module;
-
-			for (size_t k = 0; k < m->n_exports; k++)
-				(void)hashmap_put(exported, m->exports[k].symbol, (void *)1);
-		}
-		for (size_t i = 0; i < b->n_items; i++) {
-			const Module *m = b->items[i].module;
-
-			for (size_t k = 0; k < m->n_requires; k++) {
-				const SymbolCrc *s = &m->requires[k];
-
-				if (hashmap_contains(exported, s->symbol) ||
-				    hashmap_put(provided, s->symbol, (void *)1) == -EEXIST)
-					continue;
-				r = add_ksym(b, p, KMP_DEP_PROVIDES, s->symbol, s->crc);
-				if (r < 0) {
-					hashmap_free(exported);
-					goto oom;
-				}
-			}
-		}
-		hashmap_free(exported);
+		return 0;
 	}
+
+	exported = hashmap_new(NULL, NULL);
+	seen = hashmap_new(NULL, NULL);
+	if (!exported || !seen)
+		return -ENOMEM;
+	for (size_t i = 0; i < b->n_items; i++) {
+		const Module *m = b->items[i].module;
+
+		for (size_t k = 0; k < m->n_exports; k++) {
+			r = hashmap_put(exported, m->exports[k].symbol, (void *)1);
+			if (r < 0 && r != -EEXIST)
+				return r;
+		}
+	}
+	for (size_t i = 0; i < b->n_items; i++) {
+		const Module *m = b->items[i].module;
+
+		for (size_t k = 0; k < m->n_requires; k++) {
+			const SymbolCrc *sym = &m->requires[k];
+
+			if (hashmap_contains(exported, sym->symbol))
+				continue;
+			r = hashmap_put(seen, sym->symbol, (void *)1);
+			if (r == -EEXIST)
+				continue;
+			if (r < 0)
+				return r;
+			r = add_ksym(b, p, KMP_DEP_PROVIDES, sym->symbol, sym->crc);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static int base_add_file(const Build *b, KmpPackage *p, const char *relpath)
+{
+	_cleanup_free_ char *src = NULL, *dst = NULL;
+	int r;
+
+	src = path_join(b->dir, relpath);
+	if (!src || asprintf(&dst, "/lib/modules/%s/%s", b->kver, relpath) < 0)
+		return log_oom();
+	r = kmp_package_add_file(p, dst, src, b->epoch);
+	if (r < 0)
+		return log_error_errno(r, "Failed to read %s: %s", src, ERRNO_NAME(r));
+	return 0;
+}
+
+static void closedirp(DIR **d)
+{
+	if (*d)
+		closedir(*d);
+}
+
+static int build_base(Build *b, RpmmdEntry *ret_entry, char **ret_filename)
+{
+	_cleanup_kmp_package_free_ KmpPackage *p = NULL;
+	_cleanup_free_ char *name = NULL, *summary = NULL;
+	_cleanup_(closedirp) DIR *d = NULL;
+	_cleanup_strv_free_ char **index_files = NULL;
+	struct dirent *de;
+	int r;
+
+	if (asprintf(&name, "kernel-%s", b->flavour) < 0 ||
+	    asprintf(&summary, "Linux %s base: vmlinux symbols and the base modules", b->kver) < 0)
+		return log_oom();
+	p = kmp_package_new(name, b->version, b->release, ARCH);
+	if (!p || add_common(b, p) < 0 || kmp_package_set(&p->summary, summary) < 0 ||
+	    kmp_package_set(&p->description,
+			    "The kernel's exported symbols (ksym), its release (kernel-uname-r) and "
+			    "the base set of modules every system boots with; kernel module "
+			    "packages (KMPs) install on top.") < 0 ||
+	    kmp_package_add_dep(p, KMP_DEP_PROVIDES, "kernel-uname-r", KMP_DEP_EQUAL, b->kver) < 0 ||
+	    base_add_vmlinux(b, p) < 0)
+		return log_oom();
 
 	for (size_t i = 0; i < b->n_items; i++) {
 		const Item *it = &b->items[i];
-		_cleanup_free_ char *src = NULL, *dst = NULL;
 
 		if (!it->base)
 			continue;
-		r = add_kmod(p, KMP_DEP_PROVIDES, it->name);
+		if (add_kmod(p, KMP_DEP_PROVIDES, it->name) < 0)
+			return log_oom();
+		for (size_t k = 0; k < it->module->n_exports; k++)
+			if (add_ksym(b, p, KMP_DEP_PROVIDES, it->module->exports[k].symbol,
+				     it->module->exports[k].crc) < 0)
+				return log_oom();
+		r = base_add_file(b, p, it->path);
 		if (r < 0)
-			goto oom;
-		for (size_t k = 0; k < it->module->n_exports; k++) {
-			r = add_ksym(b, p, KMP_DEP_PROVIDES, it->module->exports[k].symbol,
-				     it->module->exports[k].crc);
-			if (r < 0)
-				goto oom;
-		}
-		src = path_join(b->dir, it->path);
-		if (!src || asprintf(&dst, "/lib/modules/%s/%s", b->kver, it->path) < 0)
-			goto oom;
-		r = kmp_package_add_file(p, dst, src, b->epoch);
-		if (r < 0) {
-			hashmap_free(provided);
-			return log_error_errno(r, "Failed to read %s: %s", src, ERRNO_NAME(r));
-		}
+			return r;
 	}
 
 	/* modules.builtin* and modules.order */
 	d = opendir(b->dir);
-	if (!d) {
-		hashmap_free(provided);
-		return log_error_errno(negative_errno(), "Failed to open %s: %s", b->dir, ERRNO_NAME(errno));
+	if (!d)
+		return log_error_errno(negative_errno(), "Failed to open %s: %s", b->dir,
+				       ERRNO_NAME(errno));
+	while ((de = readdir(d)))
+		if (startswith(de->d_name, "modules.builtin") || streq(de->d_name, "modules.order"))
+			if (strv_extend(&index_files, de->d_name) < 0)
+				return log_oom();
+	STRV_FOREACH(f, index_files) {
+		r = base_add_file(b, p, *f);
+		if (r < 0)
+			return r;
 	}
-	while ((de = readdir(d))) {
-		_cleanup_free_ char *src = NULL, *dst = NULL;
-
-		if (!startswith(de->d_name, "modules.builtin") &&
-		    !streq(de->d_name, "modules.order"))
-			continue;
-		src = path_join(b->dir, de->d_name);
-		if (!src || asprintf(&dst, "/lib/modules/%s/%s", b->kver, de->d_name) < 0) {
-			closedir(d);
-			goto oom;
-		}
-		r = kmp_package_add_file(p, dst, src, b->epoch);
-		if (r < 0) {
-			closedir(d);
-			hashmap_free(provided);
-			return log_error_errno(r, "Failed to read %s: %s", src, ERRNO_NAME(r));
-		}
-	}
-	closedir(d);
-	hashmap_free(provided);
-	provided = NULL;
 
 	r = write_package(b, p, ret_entry, ret_filename);
 	if (r < 0)
 		return log_error_errno(r, "Failed to write the base package %s: %s", p->name,
 				       ERRNO_NAME(r));
 	return 0;
-oom:
-	hashmap_free(provided);
-	return log_oom();
 }
 
 /* The output directory: ours (marker for the same kernel), empty/new, or refused. */
