@@ -168,8 +168,7 @@ static int open_beneath(int dirfd, const char *rel, int flags, mode_t mode)
 	struct open_how how = {
 		.flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
 		.mode = (flags & O_CREAT) ? mode : 0,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
-			   RESOLVE_NO_XDEV,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 	};
 	long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
 
@@ -1950,12 +1949,16 @@ static int unload_modules(Txn *t, bool force, TxnReport *rep)
 			if (holders && !force)
 				continue;
 			r = kmod_module_remove_module(m, force ? KMOD_REMOVE_FORCE : 0);
-			if (r < 0 && r != -ENOENT) {
+			if (r < 0 && r != -ENOENT && !force) {
 				if (holders)
 					continue;
 				return report_error(rep, r, t->unload[i], "cannot unload module %s: %s",
 						    t->unload[i], strerror(-r));
 			}
+			if (r < 0 && r != -ENOENT)
+				/* forced: the files go even though the module stays loaded */
+				log_debug("transaction: unloading %s: %s, continuing (forced)",
+					  t->unload[i], strerror(-r));
 			done[i] = true;
 			progress_made = true;
 		}

@@ -7,8 +7,8 @@
  *       RPM is a path or a file:// / http:// URL; the package description (name, evr,
  *       arch, provides, requires, supplements) is read from the file's header, and its
  *       checksum (as repository metadata would give it) is the file's sha256 unless
- *       --checksum overrides it (for the first package). For a URL, --file PATH names a
- *       local copy to read the header from.
+ *       --checksum overrides it (for the first package). --file PATH names another
+ *       copy to read the description from (for a URL, or a corrupt package).
  *   txn-tool mkrpm OUTDIR KVER KIND MODULE.ko
  *       writes OUTDIR/evil-KIND-1-1.x86_64.rpm whose payload holds MODULE.ko as:
  *       good (updates/evil.ko), dotdot (updates/../../../../etc/passwd), absolute
@@ -153,9 +153,12 @@ static int install(int argc, char *argv[])
 			if (!abs || asprintf(&p->url, "file://%s", abs) < 0)
 				return 1;
 		}
+		/* the checksum of what is downloaded, as metadata describing that file has it */
 		if (n == 0 && checksum)
 			p->checksum = strdup(checksum);
-		else if (sha256_file(local, sum) >= 0)
+		else if (sha256_file(strstr(argv[i], "://") ? startswith(argv[i], "file://") ?: local
+							     : argv[i],
+				       sum) >= 0)
 			p->checksum = strdup(sum);
 		p->repo_id = strdup("test");
 		p->reason = install_reason_from_string(reason);
