@@ -208,8 +208,9 @@ static int section_set(Section *s, const char *file, unsigned line, const char *
 			return warn(warnings, file, line,
 				    "baseurl '%s' uses variables, which are not expanded, ignoring",
 				    u);
+		/* "http://h/x/" -> "http://h/x"; "file:///" stays */
 		l = strlen(u);
-		while (l > 0 && u[l - 1] == '/' && !endswith(u, "://"))
+		while (l > (size_t)(strstr(u, "://") - u) + 4 && u[l - 1] == '/')
 			u[--l] = 0;
 		free(s->c.baseurl);
 		s->c.baseurl = TAKE_PTR(u);
