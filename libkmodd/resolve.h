@@ -12,6 +12,9 @@
  * answer is exactly what was asked plus its dependencies, never whatever else supplements
  * other hardware. */
 
+#include <solv/pool.h>
+#include <solv/queue.h>
+
 #include "package.h"
 
 typedef struct Resolver Resolver;
@@ -47,3 +50,32 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Resolver *, resolver_free);
  * -EDEADLK when the needs cannot be satisfied (problems say why). */
 int resolver_solve(Resolver *r, NeedKind kind, char *const *needs, InstallReason reason,
 		   const char *device, ResolveResult *ret);
+
+/* The pieces of resolver_new(), for tools and tests that bring their own repositories:
+ * resolver_new_bare() builds the system repository (kernel and installed KMPs) only;
+ * resolver_add_repo_file() adds a repository from a .solv file or an rpm-md primary.xml
+ * (.gz/.zst) whose packages live below baseurl; resolver_prepare() makes the pool ready
+ * (whatprovides, the modalias index) and is implied by the first solve. */
+int resolver_new_bare(const char *root, const char *kver, Resolver **ret);
+int resolver_add_repo_file(Resolver *r, const char *id, const char *path, const char *baseurl);
+int resolver_prepare(Resolver *r);
+
+Pool *resolver_pool(Resolver *r);
+const char *resolver_kver(const Resolver *r);
+/* Enabled repositories without cached metadata (never refreshed). */
+char *const *resolver_missing_repos(const Resolver *r);
+/* Non-fatal trouble met while building the pool: no Module.symvers, an unreadable database,
+ * malformed .repo lines. */
+char *const *resolver_warnings(const Resolver *r);
+
+/* Whether the kernel's tree has the module (or it is built in). */
+bool resolver_module_installed(Resolver *r, const char *module);
+/* Solvables providing a capability (rpm syntax: "kmod(e1000.ko)", "ksym(amd64:x) = 1a2b"),
+ * or (modalias) the available packages whose modalias patterns match a device modalias. */
+int resolver_what_provides(Resolver *r, const char *what, bool modalias, Queue *ret);
+int resolver_solvable_ref(Resolver *r, Id p, PackageRef *ret);
+bool resolver_solvable_installed(Resolver *r, Id p);
+/* The module names a solvable provides (kmod(<name>.ko)). */
+int resolver_solvable_modules(Resolver *r, Id p, char ***ret);
+/* Every module name some available package provides (with repetitions). */
+int resolver_available_modules(Resolver *r, char ***ret);
