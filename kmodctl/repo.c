@@ -217,6 +217,7 @@ static int repo_list(void)
 
 typedef struct Progress {
 	const char *id;
+	char *url; /* the file shown */
 	bool shown;
 	struct timespec last;
 } Progress;
@@ -226,18 +227,28 @@ static void progress(void *userdata, const char *url, uint64_t now, uint64_t tot
 	Progress *p = userdata;
 	struct timespec ts;
 	const char *file = strrchr(url, '/') ? strrchr(url, '/') + 1 : url;
+	size_t l = strlen(file);
+	const char *dots = l > 32 ? "..." : "";
+
+	file += l > 32 ? l - 29 : 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	if (p->shown && (ts.tv_sec - p->last.tv_sec) * 1000 + (ts.tv_nsec - p->last.tv_nsec) / 1000000 <
-				 100)
+	/* a new file shows at once, then at most ten updates a second */
+	if (p->shown && streq_ptr(p->url, url) &&
+	    (ts.tv_sec - p->last.tv_sec) * 1000 + (ts.tv_nsec - p->last.tv_nsec) / 1000000 < 100)
 		return;
+	if (!streq_ptr(p->url, url)) {
+		free(p->url);
+		p->url = strdup(url);
+	}
 	p->last = ts;
 	p->shown = true;
 	if (total > 0)
-		fprintf(stderr, "\r\033[K%s: %.40s %.1f/%.1f MiB", p->id, file,
+		fprintf(stderr, "\r\033[K%s: %s%s %.1f/%.1f MiB", p->id, dots, file,
 			(double)now / 1048576.0, (double)total / 1048576.0);
 	else
-		fprintf(stderr, "\r\033[K%s: %.40s %.1f MiB", p->id, file, (double)now / 1048576.0);
+		fprintf(stderr, "\r\033[K%s: %s%s %.1f MiB", p->id, dots, file,
+			(double)now / 1048576.0);
 	fflush(stderr);
 }
 
@@ -271,6 +282,7 @@ static int repo_refresh_verb(char **args, bool force)
 		r = repo_refresh(arg_root, c, force ? REPO_REFRESH_FORCE : 0, &o, &res);
 		if (p.shown)
 			fputs("\r\033[K", stderr);
+		free(p.url);
 		done++;
 		if (r < 0) {
 			if (res.error)

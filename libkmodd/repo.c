@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -570,8 +571,9 @@ int repo_refresh(const char *root, const RepoConfig *c, RepoRefreshFlags flags,
 	static const FetchOptions default_fetch = { .retries = 2 };
 	_cleanup_free_ char *repomd_url = NULL, *sig_url = NULL, *repomd = NULL, *sig = NULL,
 			    *key = NULL, *msg = NULL, *primary_url = NULL, *dir = NULL,
-			    *primary_path = NULL, *solv = NULL;
+			    *primary_path = NULL, *solv = NULL, *sdir = NULL;
 	_cleanup_(repomd_freep) Repomd *m = NULL;
+	_cleanup_close_ int lock_fd = -EBADF;
 	const RepomdData *d;
 	RepoState old = {}, st = {};
 	size_t repomd_size = 0, sig_size = 0, key_size = 0;
@@ -620,10 +622,28 @@ int repo_refresh(const char *root, const RepoConfig *c, RepoRefreshFlags flags,
 	r = repomd_parse(repomd, repomd_size, &m);
 	if (r < 0)
 		return fail(ret, r, repomd_url, "not a valid repomd.xml");
+
+	/* one refresh of a repository at a time, from reading the state to writing it */
+	sdir = state_dir(root);
+	if (!sdir)
+		return -ENOMEM;
+	r = mkdir_p(sdir, 0755);
+	if (r < 0)
+		return fail(ret, r, sdir, "cannot create the state directory: %s", strerror(-r));
+	lock_fd = open(sdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lock_fd < 0 || flock(lock_fd, LOCK_EX) < 0) {
+		r = negative_errno();
+		return fail(ret, r, sdir, "cannot lock: %s", strerror(-r));
+	}
+
 	r = repo_state_read(root, c->id, &old);
-	if (r < 0 && r != -ENOENT)
-		log_debug("repository '%s': unreadable state (%s), starting afresh", c->id,
-			  ERRNO_NAME(r));
+	if (r < 0 && r != -ENOENT) {
+		_cleanup_free_ char *sp = state_path(root, c->id);
+		return fail(ret, r, strna(sp),
+			    "unreadable repository state (%s); remove the file to accept any "
+			    "metadata again",
+			    strerror(-r));
+	}
 	have_old = r >= 0;
 	if (have_old && m->timestamp < old.timestamp)
 		return fail(ret, -ESTALE, repomd_url,

@@ -122,6 +122,32 @@ replace_with "$T/srv/nosum/repodata/repomd.xml" sed 's|<checksum type="sha256">|
 root_at "$url/nosum"
 refresh_fails no-sha256 "$r" "$url/nosum/repodata/repomd.xml: primary metadata has no sha256 checksum"
 
+# --- a transfer cut short (the server closes before Content-Length): retried, then one error
+cat >"$T/short.py" <<'PY'
+import socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(8)
+print(s.getsockname()[1], flush=True)
+n = 0
+while True:
+    c, _ = s.accept()
+    c.recv(65536)
+    n += 1
+    open(sys.argv[1], "w").write(str(n))
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n" + b"<repomd>" * 10)
+    c.close()
+PY
+python3 "$T/short.py" "$T/short.count" >"$T/short.port" &
+short_pid=$!
+trap 'kill $short_pid 2>/dev/null; _repo_stop_all; _cleanup' EXIT
+for i in $(seq 100); do [ -s "$T/short.port" ] && break; sleep 0.05; done
+surl=http://127.0.0.1:$(cat "$T/short.port")
+root_at "$surl" fresh
+refresh_fails transfer-cut-short "$r" "$surl/repodata/repomd.xml: transfer ended early: 80 of 100000 bytes"
+if [ "$(cat "$T/short.count" 2>/dev/null)" = 3 ]; then pass transfer-cut-short-retried; else fail transfer-cut-short-retried "$(cat "$T/short.count" 2>/dev/null) attempts"; fi
+kill $short_pid 2>/dev/null
+
 # --- file:// faults: a missing directory
 root_at "file://$T/does-not-exist"
 refresh_fails file-missing "$r" "file://$T/does-not-exist/repodata/repomd.xml: no such file"

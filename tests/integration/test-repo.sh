@@ -172,6 +172,20 @@ else
 	fail force-refresh "$out"
 fi
 
+# --- a progress line on a terminal
+if command -v script >/dev/null; then
+	out=$(script -qec "$KMODCTL --root $R repo refresh --force" /dev/null 2>&1)
+	if [[ "$out" == *"kmp: "*"-primary.xml.gz "*" MiB"* ]] && [[ "$out" == *"Repository 'kmp': $npkg packages"* ]]; then
+		pass progress-on-tty
+	else
+		fail progress-on-tty "$(tr '\r' '|' <<<"$out" | head -c 300)"
+	fi
+	out=$("$KMODCTL" --root "$R" repo refresh --force 2>&1)
+	if [[ "$out" != *MiB* ]]; then pass no-progress-without-tty; else fail no-progress-without-tty "$out"; fi
+else
+	skip progress-on-tty "no script(1)"
+fi
+
 # --- remove drops the cached metadata and the state
 "$KMODCTL" --root "$R" repo remove kmp >/dev/null
 if [ ! -e "$R/var/cache/kmodd/repos/kmp" ] && [ ! -e "$R/var/lib/kmodd/repos/kmp.state" ]; then
