@@ -4,6 +4,10 @@
 # kmod's depmod writes them, and no temporary file is left. Then a full disk (small tmpfs)
 # during the write: the old generation stays, and a retry with space succeeds.
 source "$(dirname "$0")/lib.sh"
+# a private copy of the binary: a rebuild while the test runs does not disturb it
+_bin=$(mktmp)
+cp "$KMODCTL" "$_bin/kmodctl"
+KMODCTL=$_bin/kmodctl
 
 RUNS=${DEPMOD_CRASH_RUNS:-200}
 KVER=$KVER54

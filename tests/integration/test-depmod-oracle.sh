@@ -4,6 +4,10 @@
 # modprobe must resolve the changed modules' aliases the same way on both.
 # DEPMOD_ORACLE_STEPS (default 50) and DEPMOD_ORACLE_SEED reproduce a run.
 source "$(dirname "$0")/lib.sh"
+# a private copy of the binary: a rebuild while the test runs does not disturb it
+_bin=$(mktmp)
+cp "$KMODCTL" "$_bin/kmodctl"
+KMODCTL=$_bin/kmodctl
 
 STEPS=${DEPMOD_ORACLE_STEPS:-50}
 SEED=${DEPMOD_ORACLE_SEED:-$(( $(date +%s) % 100000 ))}

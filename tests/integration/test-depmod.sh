@@ -2,6 +2,10 @@
 # kmodctl depmod: --full on both fixture trees equals kmod's depmod; --verify; the fallbacks to a
 # full build; bad input leaves the indexes untouched and names the file.
 source "$(dirname "$0")/lib.sh"
+# a private copy of the binary: a rebuild while the test runs does not disturb it
+_bin=$(mktmp)
+cp "$KMODCTL" "$_bin/kmodctl"
+KMODCTL=$_bin/kmodctl
 
 INDEXES=(modules.dep modules.dep.bin modules.alias modules.alias.bin modules.softdep
 	modules.symbols modules.symbols.bin modules.devname modules.builtin.bin
