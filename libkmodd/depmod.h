@@ -13,10 +13,11 @@
  * needs its symbols (depmod's topological sort walks the direct dependencies in that order),
  * every exporter of a symbol that several modules export, and symbols nobody exports yet.
  * So each generation also carries a symbol cache, <moddir>/.kmodd-depmod.cache: per module
- * its exports and needed symbols, and the identity (inode, size, mtime) of the text indexes it
- * belongs to. An update parses modules.dep, .alias and .softdep, takes the symbols from the
- * cache, reads the ELF (through libkmod) of the changed modules only, and recomputes
- * everything else in memory. When the indexes are missing, disagree with the tree, or were
+ * its exports and needed symbols, the identity (inode, size, mtime) of the index files it
+ * belongs to, the mtime of every directory of the tree and the module files that lost to a
+ * higher-priority one. An update parses modules.alias and .softdep, takes the module list and
+ * symbols from the cache, lists again only the directories whose mtime changed, reads the ELF
+ * (through libkmod) of the changed modules only, and recomputes everything else in memory. When the indexes are missing, disagree with the tree, or were
  * rewritten by something else (no matching cache), the update becomes a full build and the
  * report says why.
  *
