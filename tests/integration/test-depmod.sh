@@ -11,12 +11,14 @@ INDEXES=(modules.dep modules.dep.bin modules.alias modules.alias.bin modules.sof
 	modules.symbols modules.symbols.bin modules.devname modules.builtin.bin
 	modules.builtin.alias.bin)
 
-# same_as_depmod NAME ROOT KVER: every index file equals what depmod writes for the tree
+# same_as_depmod NAME ROOT KVER [DEPMOD-ARGS]: every index file equals what depmod writes for
+# the tree
 same_as_depmod() {
 	local name=$1 root=$2 kver=$3 s f diffs=()
+	shift 3
 	s=$(mktmp)
 	cp -al "$root/." "$s/"
-	depmod -b "$s" "$kver" 2>/dev/null
+	depmod "$@" -b "$s" "$kver" 2>/dev/null
 	for f in "${INDEXES[@]}"; do
 		cmp -s "$root/lib/modules/$kver/$f" "$s/lib/modules/$kver/$f" || diffs+=("$f")
 	done
@@ -103,6 +105,26 @@ else
 	fail fallback-missing-says-so "$out"
 fi
 same_as_depmod fallback-missing "$T" "$KVER54"
+
+# depmod.d of the root: search order and an override (depmod reads the same files with -C)
+T2=$(new_tree)
+D2=$T2/lib/modules/$KVER54
+mkdir -p "$T2/etc/depmod.d" "$D2/updates" "$D2/extra" "$D2/weak-updates"
+printf 'search extra updates weak-updates built-in\noverride stp * updates\n' >"$T2/etc/depmod.d/kmodd-test.conf"
+for dir in updates extra weak-updates; do
+	cp "$KSRC/drivers/net/mii.ko" "$KSRC/net/802/stp.ko" "$D2/$dir/"
+done
+cp "$KSRC/drivers/net/ethernet/intel/e1000/e1000.ko" "$D2/weak-updates/"
+check depmod.d-full "$KMODCTL" --root "$T2" depmod --full "$KVER54"
+same_as_depmod depmod.d-full-identical "$T2" "$KVER54" -C "$T2/etc/depmod.d"
+if grep -q '^extra/mii.ko:' "$D2/modules.dep" && grep -q '^updates/stp.ko:' "$D2/modules.dep"; then
+	pass depmod.d-search-and-override
+else
+	fail depmod.d-search-and-override "$(grep -E 'mii|stp' "$D2/modules.dep" | tr '\n' ' ')"
+fi
+rm -f "$D2/extra/mii.ko"
+check depmod.d-incremental "$KMODCTL" --root "$T2" depmod --remove mii
+same_as_depmod depmod.d-incremental-identical "$T2" "$KVER54" -C "$T2/etc/depmod.d"
 
 # ---- bad input: exit 1, the file named, nothing changed ----
 bad_input() { # name expected-regex args...
