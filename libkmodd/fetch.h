@@ -27,7 +27,12 @@ typedef struct FetchOptions {
 /* Errors: -ECONNREFUSED/-EHOSTUNREACH/-ETIMEDOUT (server unreachable), -ENOENT (404 or a
  * missing file://), -EPROTO (other HTTP status, bad redirect), -EFBIG (over max_size),
  * -EBADMSG (checksum mismatch), -EPIPE (truncated transfer), -ENOSPC/-EIO (writing).
- * *ret_error, when given, gets a one-line description for the user. */
+ * *ret_error, when given, gets a one-line description for the user without the URL (the
+ * caller names it): "server returned HTTP 404 (not found)", "cannot connect (connection
+ * refused)", "redirect to another scheme refused", "transfer ended early: 80 of 100000
+ * bytes", "checksum mismatch (sha256 X, expected Y)", "larger than the limit of N bytes".
+ * Transient errors (-ECONNREFUSED, -ECONNRESET, -ETIMEDOUT, -EHOSTUNREACH, -EPIPE, HTTP 5xx,
+ * 408, 429) are retried o->retries times, waiting 250 ms, 500 ms, 1 s, ... (at most 8 s). */
 int fetch_to_file(const char *url, const char *dest, const FetchOptions *o, char **ret_error);
 
 /* The same into memory (metadata files). */
