@@ -8,6 +8,8 @@ const char *arg_root = "/";
 const char *arg_kernel = NULL;
 const char *arg_symvers = NULL;
 bool arg_json = false;
+bool arg_dry_run = false;
+bool arg_yes = false;
 
 typedef struct Verb {
 	const char *name;
@@ -26,6 +28,11 @@ static const Verb verbs[] = {
 	{ "why", verb_why, "say why a KMP is installed and what requires it" },
 	{ "verify", verb_verify, "check installed files, pending transactions and indexes" },
 	{ "recover", verb_recover, "finish or roll back an interrupted transaction" },
+	{ "search", verb_search, "search the repositories' packages by name, module or summary" },
+	{ "what-provides", verb_what_provides, "which packages provide a capability or serve a modalias" },
+	{ "install", verb_install, "install the KMPs of a module, package or device modalias" },
+	{ "ensure", verb_ensure, "install every KMP of a set (policies), e.g. netfilter" },
+	{ "scan", verb_scan, "install what serves every device without a driver under /sys" },
 };
 
 const char *program_name(void)
@@ -47,9 +54,13 @@ static void help(void)
 	       "  --symvers FILE  the kernel's Module.symvers (default: found beside the kernel)\n"
 	       "  --json          machine-readable output\n"
 	       "  --verbose       debug messages\n"
+	       "  --dry-run       show what would be done, change nothing\n"
+	       "  -y, --yes       do not ask for confirmation\n"
 	       "  -h, --help      this help; 'kmodctl VERB --help' for a verb\n"
 	       "  --version       print the version\n\n"
-	       "Exit status: 0 success, 1 failure, 2 usage error.\n");
+	       "Exit status: 0 success, 1 failure, 2 usage error, 3 nothing provides what was\n"
+	       "asked, 4 the request cannot be satisfied, 5 another writer holds the lock,\n"
+	       "6 verification found differences.\n");
 }
 
 int parse_common_option(int c, const char *value)
@@ -69,6 +80,12 @@ int parse_common_option(int c, const char *value)
 		return 1;
 	case ARG_COMMON_VERBOSE:
 		log_set_max_level(LOG_DEBUG);
+		return 1;
+	case ARG_COMMON_DRY_RUN:
+		arg_dry_run = true;
+		return 1;
+	case 'y':
+		arg_yes = true;
 		return 1;
 	}
 	return 0;
@@ -144,7 +161,7 @@ int main(int argc, char *argv[])
 	log_set_program(program_name());
 
 	/* '+': stop at the verb; the verb parses the rest, common options included */
-	while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "+hy", options, NULL)) >= 0) {
 		if (parse_common_option(c, optarg))
 			continue;
 		switch (c) {

@@ -12,6 +12,8 @@ extern const char *arg_root;
 extern const char *arg_kernel;
 extern const char *arg_symvers;
 extern bool arg_json;
+extern bool arg_dry_run; /* --dry-run: show what would be done, change nothing */
+extern bool arg_yes;     /* -y, --yes: do not ask for confirmation */
 
 enum {
 	ARG_COMMON_ROOT = 0x1000,
@@ -19,6 +21,7 @@ enum {
 	ARG_COMMON_SYMVERS,
 	ARG_COMMON_JSON,
 	ARG_COMMON_VERBOSE,
+	ARG_COMMON_DRY_RUN,
 	ARG_VERB_BASE = 0x1100, /* verbs number their own long options from here */
 };
 
@@ -28,9 +31,12 @@ enum {
 	{ "symvers", required_argument, NULL, ARG_COMMON_SYMVERS },  \
 	{ "json", no_argument, NULL, ARG_COMMON_JSON },              \
 	{ "verbose", no_argument, NULL, ARG_COMMON_VERBOSE },        \
+	{ "dry-run", no_argument, NULL, ARG_COMMON_DRY_RUN },        \
+	{ "yes", no_argument, NULL, 'y' },                           \
 	{ "help", no_argument, NULL, 'h' }
 
-/* Handles a common option; returns 1 when c was one, 0 when not. */
+/* Handles a common option; returns 1 when c was one, 0 when not. Short options: 'y'
+ * (verbs put "y" in their getopt string). */
 int parse_common_option(int c, const char *value);
 
 /* Exit codes */
@@ -73,3 +79,15 @@ int verb_history(int argc, char *argv[]);
 int verb_why(int argc, char *argv[]);
 int verb_verify(int argc, char *argv[]);
 int verb_recover(int argc, char *argv[]);
+/* For the resolving verbs (install.c): the resolver of --root/--kernel with warnings logged;
+ * resolve needs, show the plan, confirm, install and load (returns an exit status). */
+typedef struct Resolver Resolver;
+int open_resolver(Resolver **ret, char **ret_kver);
+int install_needs(Resolver *r, const char *kver, int kind, char *const *needs, int reason,
+		  const char *device, const char *command, bool load);
+
+int verb_search(int argc, char *argv[]);
+int verb_what_provides(int argc, char *argv[]);
+int verb_install(int argc, char *argv[]);
+int verb_ensure(int argc, char *argv[]);
+int verb_scan(int argc, char *argv[]);

@@ -59,6 +59,9 @@ int verb_remove(int argc, char *argv[])
 			return EXIT_USAGE;
 		}
 	}
+	/* --dry-run and -y are common options too */
+	dry_run = dry_run || arg_dry_run;
+	yes = yes || arg_yes;
 	for (int i = optind; i < argc; i++)
 		if (strv_extend(&names, argv[i]) < 0)
 			return log_oom();

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fnmatch.h>
+#include <stdarg.h>
 #include <sys/utsname.h>
 
 #include <solv/knownid.h>
+#include <solv/dataiterator.h>
 #include <solv/pool.h>
 #include <solv/poolarch.h>
 #include <solv/repo.h>
 #include <solv/repo_rpmmd.h>
 #include <solv/repo_solv.h>
+#include <solv/repodata.h>
 #include <solv/solv_xfopen.h>
 #include <solv/solver.h>
 #include <solv/testcase.h>
@@ -63,6 +66,7 @@ struct Resolver {
 	size_t n_aliases;
 	bool prepared;
 
+	char *requested_by;
 	char *const *current; /* the modaliases the namespace callback answers for */
 	Queue matched;  /* alias entries matching the modalias of the last solve */
 	unsigned long ns_calls;
@@ -100,6 +104,7 @@ Resolver *resolver_free(Resolver *r)
 	strv_free(r->missing);
 	strv_free(r->warnings);
 	free(r->aliases);
+	free(r->requested_by);
 	free(r->root);
 	free(r->kver);
 	free(r->flavour);
@@ -930,7 +935,7 @@ int resolver_solve(Resolver *r, NeedKind kind, char *const *needs, InstallReason
 	}
 	if (kind < 0 || kind >= _NEED_KIND_MAX || strv_length(needs) == 0)
 		return -EINVAL;
-	joined = strv_join(needs, " ");
+	joined = r->requested_by ? strdup(r->requested_by) : strv_join(needs, " ");
 	if (!joined)
 		return -ENOMEM;
 
@@ -1247,4 +1252,57 @@ int resolver_available_modules(Resolver *r, char ***ret)
 	}
 	*ret = TAKE_PTR(l);
 	return 0;
+}
+
+int resolver_set_requested_by(Resolver *r, const char *requested_by)
+{
+	char *s = NULL;
+
+	if (requested_by && !(s = strdup(requested_by)))
+		return -ENOMEM;
+	free(r->requested_by);
+	r->requested_by = s;
+	return 0;
+}
+
+/* The module path of a repository package inside the kernel tree ("kernel/net/..."): from
+ * its file list when the metadata has one, else from the description kmpbuild writes. */
+char *resolver_solvable_tree_path(Resolver *r, Id p)
+{
+	Pool *pool = r->pool;
+	Solvable *s = pool->solvables + p;
+	_cleanup_free_ char *prefix = NULL;
+	const char *d, *m, *end;
+	Dataiterator di;
+	char *ret = NULL;
+
+	if (asprintf(&prefix, "/lib/modules/%s/", r->kver) < 0)
+		return NULL;
+	dataiterator_init(&di, pool, s->repo, p, SOLVABLE_FILELIST, NULL, 0);
+	while (dataiterator_step(&di)) {
+		const char *f = di.kv.str, *rest;
+		_cleanup_free_ char *full = NULL;
+
+		if (di.key->type == REPOKEY_TYPE_DIRSTRARRAY) {
+			full = strdup(repodata_dir2str(di.data, di.kv.id, di.kv.str));
+			f = full;
+		}
+		rest = f ? startswith(f, prefix) : NULL;
+		if (rest && (endswith(rest, ".ko") || strstr(rest, ".ko."))) {
+			ret = strdup(rest);
+			break;
+		}
+	}
+	dataiterator_free(&di);
+	if (ret)
+		return ret;
+	d = solvable_lookup_str(s, SOLVABLE_DESCRIPTION);
+	m = d ? strstr(d, "The module ") : NULL;
+	if (!m)
+		return NULL;
+	m += strlen("The module ");
+	end = strchr(m, ' ');
+	if (!end || !strstr(m, ".ko") || strstr(m, ".ko") > end)
+		return NULL;
+	return strndup(m, (size_t)(end - m));
 }

@@ -79,3 +79,11 @@ bool resolver_solvable_installed(Resolver *r, Id p);
 int resolver_solvable_modules(Resolver *r, Id p, char ***ret);
 /* Every module name some available package provides (with repetitions). */
 int resolver_available_modules(Resolver *r, char ***ret);
+
+/* What later solves record as requested_by ("set:netfilter", "scan"); NULL: the needs
+ * themselves. */
+int resolver_set_requested_by(Resolver *r, const char *requested_by);
+/* The module's path in the kernel tree of a repository package ("kernel/net/netfilter/x.ko",
+ * or "updates/..." as its file list says), from its file list when the metadata has one, else
+ * from the description kmpbuild writes; NULL when unknown. */
+char *resolver_solvable_tree_path(Resolver *r, Id p);
