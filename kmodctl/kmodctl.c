@@ -33,6 +33,9 @@ static const Verb verbs[] = {
 	{ "install", verb_install, "install the KMPs of a module, package or device modalias" },
 	{ "ensure", verb_ensure, "install every KMP of a set (policies), e.g. netfilter" },
 	{ "scan", verb_scan, "install what serves every device without a driver under /sys" },
+	{ "status", verb_status, "show the state of the running kmodd" },
+	{ "daemon", verb_daemon, "ask the running kmodd: status, scan, refresh, monitor, handle" },
+	{ "watchdog", verb_watchdog, "list the watchdog blacklist, allow or deny one watchdog" },
 };
 
 const char *program_name(void)

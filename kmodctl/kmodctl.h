@@ -91,3 +91,8 @@ int verb_what_provides(int argc, char *argv[]);
 int verb_install(int argc, char *argv[]);
 int verb_ensure(int argc, char *argv[]);
 int verb_scan(int argc, char *argv[]);
+int verb_status(int argc, char *argv[]);
+int verb_daemon(int argc, char *argv[]);
+int verb_watchdog(int argc, char *argv[]);
+/* daemon.c: asks a running kmodd to scan the devices again; <0 when none runs. */
+int daemon_request_scan(void);
