@@ -76,7 +76,9 @@ fuzz_tier() { # build dir: every fuzz target over its corpus in tests/fuzz/<targ
 integration_tier() { # build dir
 	local rc=0 t
 	for t in tests/integration/test-*.sh; do
+		local t0=$(date +%s)
 		BUILD=$here/$1 bash "$t" || rc=1
+		echo "# $(basename "$t"): $(( $(date +%s) - t0 )) s"
 	done
 	return $rc
 }
