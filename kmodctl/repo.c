@@ -56,13 +56,15 @@ static int repo_add(char **args, const RepoConfig *opts)
 	int r;
 
 	if (strv_length(args) != 2) {
-		log_error("Usage: kmodctl repo add ID URL [OPTIONS]; see 'kmodctl repo --help'.");
+		log_error(
+			"Usage: kmodctl repo add ID URL [OPTIONS]; see 'kmodctl repo --help'.");
 		return EXIT_USAGE;
 	}
 	c.id = args[0];
 	c.baseurl = args[1];
 	if (!repo_id_valid(c.id)) {
-		log_error("Invalid repository id '%s': use letters, digits and ._-:+@.", c.id);
+		log_error("Invalid repository id '%s': use letters, digits and ._-:+@.",
+			  c.id);
 		return EXIT_USAGE;
 	}
 	if (!repo_url_valid(c.baseurl)) {
@@ -89,12 +91,13 @@ static int repo_add(char **args, const RepoConfig *opts)
 
 	r = repo_config_add(arg_root, &c, &path);
 	if (r == -EEXIST)
-		return log_error_errno(r, "Repository '%s' already exists; remove it first or "
-					  "choose another id.",
+		return log_error_errno(r,
+				       "Repository '%s' already exists; remove it first or "
+				       "choose another id.",
 				       c.id);
 	if (r < 0)
-		return log_error_errno(r, "Failed to add repository '%s' under %s: %m", c.id,
-				       arg_root);
+		return log_error_errno(r, "Failed to add repository '%s' under %s: %m",
+				       c.id, arg_root);
 	printf("Added repository '%s' (%s) in %s.\n", c.id, c.baseurl, path);
 	return 0;
 }
@@ -113,11 +116,13 @@ static int repo_remove(char **args)
 
 		r = repo_config_remove(arg_root, *id, &path);
 		if (r == -ENOENT) {
-			ret = log_error_errno(r, "No repository '%s'; see 'kmodctl repo list'.", *id);
+			ret = log_error_errno(
+				r, "No repository '%s'; see 'kmodctl repo list'.", *id);
 			continue;
 		}
 		if (r < 0) {
-			ret = log_error_errno(r, "Failed to remove repository '%s': %m", *id);
+			ret = log_error_errno(r, "Failed to remove repository '%s': %m",
+					      *id);
 			continue;
 		}
 		printf("Removed repository '%s' (%s).\n", *id, path);
@@ -150,8 +155,8 @@ static int repo_list(void)
 	if (arg_json)
 		array = json_object_new_array();
 	else if (n > 0)
-		printf("%-16s %-8s %-4s %-4s %8s  %-19s %s\n", "ID", "ENABLED", "GPG", "PRIO",
-		       "PACKAGES", "METADATA", "URL");
+		printf("%-16s %-8s %-4s %-4s %8s  %-19s %s\n", "ID", "ENABLED", "GPG",
+		       "PRIO", "PACKAGES", "METADATA", "URL");
 	for (size_t i = 0; i < n; i++) {
 		const RepoConfig *c = &configs[i];
 		RepoState st;
@@ -177,41 +182,56 @@ static int repo_list(void)
 			struct json_object *o = json_object_new_object();
 
 			json_object_object_add(o, "id", json_object_new_string(c->id));
-			json_object_object_add(o, "name", json_object_new_string(c->name ?: c->id));
-			json_object_object_add(o, "baseurl", json_object_new_string(c->baseurl));
-			json_object_object_add(o, "enabled", json_object_new_boolean(c->enabled));
-			json_object_object_add(o, "gpgcheck", json_object_new_boolean(c->gpgcheck));
+			json_object_object_add(o, "name",
+					       json_object_new_string(c->name ?: c->id));
+			json_object_object_add(o, "baseurl",
+					       json_object_new_string(c->baseurl));
+			json_object_object_add(o, "enabled",
+					       json_object_new_boolean(c->enabled));
+			json_object_object_add(o, "gpgcheck",
+					       json_object_new_boolean(c->gpgcheck));
 			json_object_object_add(o, "gpgkey",
-					       c->gpgkey ? json_object_new_string(c->gpgkey) : NULL);
-			json_object_object_add(o, "priority", json_object_new_int(c->priority));
+					       c->gpgkey ?
+						       json_object_new_string(c->gpgkey) :
+						       NULL);
+			json_object_object_add(o, "priority",
+					       json_object_new_int(c->priority));
 			json_object_object_add(o, "file", json_object_new_string(c->file));
 			json_object_object_add(o, "packages",
-					       repo ? json_object_new_int(repo->nsolvables) : NULL);
+					       repo ? json_object_new_int(
+							      repo->nsolvables) :
+						      NULL);
 			json_object_object_add(o, "timestamp",
-					       have_state ? json_object_new_int64((int64_t)st.timestamp)
-							  : NULL);
+					       have_state ?
+						       json_object_new_int64(
+							       (int64_t)st.timestamp) :
+						       NULL);
 			json_object_object_add(o, "refreshed",
-					       have_state ? json_object_new_int64((int64_t)st.refreshed)
-							  : NULL);
+					       have_state ?
+						       json_object_new_int64(
+							       (int64_t)st.refreshed) :
+						       NULL);
 			json_object_array_add(array, o);
 		} else {
 			char pk[16] = "-";
 
 			if (repo)
 				snprintf(pk, sizeof(pk), "%d", repo->nsolvables);
-			printf("%-16s %-8s %-4s %-4d %8s  %-19s %s\n", c->id, c->enabled ? "yes" : "no",
-			       c->gpgcheck ? "yes" : "no", c->priority, pk, when, c->baseurl);
+			printf("%-16s %-8s %-4s %-4d %8s  %-19s %s\n", c->id,
+			       c->enabled ? "yes" : "no", c->gpgcheck ? "yes" : "no",
+			       c->priority, pk, when, c->baseurl);
 		}
 	}
 	if (arg_json)
-		puts(json_object_to_json_string_ext(array, JSON_C_TO_STRING_PRETTY |
-								   JSON_C_TO_STRING_NOSLASHESCAPE));
+		puts(json_object_to_json_string_ext(
+			array, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	else if (n == 0 && isatty(STDOUT_FILENO))
 		printf("No repositories; add one with 'kmodctl repo add ID URL'.\n");
 	pool_free(TAKE_PTR(pool));
 	repo_configs_free(configs, n);
 	if (fflush(stdout) != 0 || ferror(stdout))
-		return log_error_errno(-EIO, "Failed to write the repository list to standard output.");
+		return log_error_errno(
+			-EIO, "Failed to write the repository list to standard output.");
 	return 0;
 }
 
@@ -235,7 +255,9 @@ static void progress(void *userdata, const char *url, uint64_t now, uint64_t tot
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	/* a new file shows at once, then at most ten updates a second */
 	if (p->shown && streq_ptr(p->url, url) &&
-	    (ts.tv_sec - p->last.tv_sec) * 1000 + (ts.tv_nsec - p->last.tv_nsec) / 1000000 < 100)
+	    (ts.tv_sec - p->last.tv_sec) * 1000 +
+			    (ts.tv_nsec - p->last.tv_nsec) / 1000000 <
+		    100)
 		return;
 	if (!streq_ptr(p->url, url)) {
 		free(p->url);
@@ -264,15 +286,18 @@ static int repo_refresh_verb(char **args, bool force)
 		return r;
 	STRV_FOREACH(id, args)
 		if (!repo_configs_find(configs, n, *id)) {
-			ret = log_error_errno(-ENOENT, "No repository '%s'; see 'kmodctl repo list'.",
-					      *id);
+			ret = log_error_errno(
+				-ENOENT, "No repository '%s'; see 'kmodctl repo list'.",
+				*id);
 		}
 
 	for (size_t i = 0; i < n; i++) {
 		RepoConfig *c = &configs[i];
 		_cleanup_(repo_refresh_result_done) RepoRefreshResult res = {};
 		Progress p = { .id = c->id };
-		FetchOptions o = { .retries = 2, .progress = tty ? progress : NULL, .userdata = &p };
+		FetchOptions o = { .retries = 2,
+				   .progress = tty ? progress : NULL,
+				   .userdata = &p };
 		char when[32] = "?";
 		time_t t;
 		struct tm tm;
@@ -286,21 +311,23 @@ static int repo_refresh_verb(char **args, bool force)
 		done++;
 		if (r < 0) {
 			if (res.error)
-				ret = log_error_errno(r, "Failed to refresh repository '%s': %s", c->id,
-						      res.error);
+				ret = log_error_errno(
+					r, "Failed to refresh repository '%s': %s", c->id,
+					res.error);
 			else
-				ret = log_error_errno(r, "Failed to refresh repository '%s': %m",
-						      c->id);
+				ret = log_error_errno(
+					r, "Failed to refresh repository '%s': %m", c->id);
 			continue;
 		}
 		t = (time_t)res.timestamp;
 		if (gmtime_r(&t, &tm))
 			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
-		printf("Repository '%s': %u packages, metadata of %s%s.\n", c->id, res.n_solvables,
-		       when, res.changed ? "" : " (unchanged)");
+		printf("Repository '%s': %u packages, metadata of %s%s.\n", c->id,
+		       res.n_solvables, when, res.changed ? "" : " (unchanged)");
 	}
 	if (done == 0 && !args && ret == 0)
-		log_notice("No enabled repositories; add one with 'kmodctl repo add ID URL'.");
+		log_notice(
+			"No enabled repositories; add one with 'kmodctl repo add ID URL'.");
 	repo_configs_free(configs, n);
 	return ret;
 }
@@ -357,8 +384,9 @@ int verb_repo(int argc, char *argv[])
 			errno = 0;
 			l = strtol(optarg, &end, 10);
 			if (errno != 0 || *end || end == optarg || l < 1 || l > 99) {
-				log_error("Invalid --priority '%s': give a number from 1 to 99.",
-					  optarg);
+				log_error(
+					"Invalid --priority '%s': give a number from 1 to 99.",
+					optarg);
 				return EXIT_USAGE;
 			}
 			opts.priority = (int)l;
@@ -386,8 +414,9 @@ int verb_repo(int argc, char *argv[])
 	}
 	sub = args[0];
 	if (add_options && !streq(sub, "add")) {
-		log_error("--name, --gpgkey, --no-gpgcheck, --priority and --disabled go with "
-			  "'repo add'.");
+		log_error(
+			"--name, --gpgkey, --no-gpgcheck, --priority and --disabled go with "
+			"'repo add'.");
 		return EXIT_USAGE;
 	}
 	if (force && !streq(sub, "refresh")) {
@@ -400,7 +429,8 @@ int verb_repo(int argc, char *argv[])
 		return repo_remove(args + 1);
 	if (streq(sub, "list") || streq(sub, "ls")) {
 		if (args[1]) {
-			log_error("Unexpected argument '%s'; see 'kmodctl repo --help'.", args[1]);
+			log_error("Unexpected argument '%s'; see 'kmodctl repo --help'.",
+				  args[1]);
 			return EXIT_USAGE;
 		}
 		return repo_list();

@@ -72,8 +72,8 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
-static int progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-		       curl_off_t ulnow)
+static int progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
+		       curl_off_t ultotal, curl_off_t ulnow)
 {
 	FetchState *st = userdata;
 
@@ -94,7 +94,8 @@ static const char *url_scheme(const char *url)
 }
 
 /* The one place where libcurl's result becomes an errno and a sentence. */
-static int fetch_result_to_errno(CURL *c, CURLcode cc, const FetchState *st, char **ret_msg)
+static int fetch_result_to_errno(CURL *c, CURLcode cc, const FetchState *st,
+				 char **ret_msg)
 {
 	long http = 0, os_errno = 0;
 	curl_off_t expected = -1;
@@ -116,10 +117,11 @@ static int fetch_result_to_errno(CURL *c, CURLcode cc, const FetchState *st, cha
 		*ret_msg = strdup("cannot resolve the host name");
 		return -EHOSTUNREACH;
 	case CURLE_COULDNT_CONNECT:
-		r = os_errno == EHOSTUNREACH || os_errno == ENETUNREACH ? -EHOSTUNREACH
-									 : -ECONNREFUSED;
-		*ret_msg = strdup(r == -EHOSTUNREACH ? "host unreachable"
-						     : "cannot connect (connection refused)");
+		r = os_errno == EHOSTUNREACH || os_errno == ENETUNREACH ? -EHOSTUNREACH :
+									  -ECONNREFUSED;
+		*ret_msg = strdup(r == -EHOSTUNREACH ?
+					  "host unreachable" :
+					  "cannot connect (connection refused)");
 		return r;
 	case CURLE_OPERATION_TIMEDOUT:
 		*ret_msg = strdup("timed out");
@@ -136,7 +138,8 @@ static int fetch_result_to_errno(CURL *c, CURLcode cc, const FetchState *st, cha
 		*ret_msg = strdup("not found");
 		return -ENOENT;
 	case CURLE_FILESIZE_EXCEEDED:
-		if (asprintf(ret_msg, "larger than the limit of %" PRIu64 " bytes", st->max_size) < 0)
+		if (asprintf(ret_msg, "larger than the limit of %" PRIu64 " bytes",
+			     st->max_size) < 0)
 			*ret_msg = NULL;
 		return -EFBIG;
 	case CURLE_WRITE_ERROR:
@@ -152,16 +155,19 @@ static int fetch_result_to_errno(CURL *c, CURLcode cc, const FetchState *st, cha
 		return r;
 	case CURLE_PARTIAL_FILE:
 		if (expected > 0) {
-			if (asprintf(ret_msg, "transfer ended early: %" PRIu64 " of %" PRIu64 " bytes",
+			if (asprintf(ret_msg,
+				     "transfer ended early: %" PRIu64 " of %" PRIu64
+				     " bytes",
 				     st->size, (uint64_t)expected) < 0)
 				*ret_msg = NULL;
 		} else
 			*ret_msg = strdup("transfer ended early");
 		return -EPIPE;
 	case CURLE_UNSUPPORTED_PROTOCOL:
-		*ret_msg = strdup(http >= 300 && http < 400
-					  ? "redirect to another scheme refused"
-					  : "scheme not allowed (http, https and file only)");
+		*ret_msg =
+			strdup(http >= 300 && http < 400 ?
+				       "redirect to another scheme refused" :
+				       "scheme not allowed (http, https and file only)");
 		return -EPROTO;
 	case CURLE_TOO_MANY_REDIRECTS:
 		*ret_msg = strdup("too many redirects");
@@ -222,7 +228,8 @@ static int fetch_run(const char *url, FetchState *st, char **ret_error)
 	scheme = url_scheme(url);
 	if (!scheme) {
 		if (ret_error)
-			*ret_error = strdup("scheme not allowed (http, https and file only)");
+			*ret_error =
+				strdup("scheme not allowed (http, https and file only)");
 		return -EPROTO;
 	}
 
@@ -237,12 +244,13 @@ static int fetch_run(const char *url, FetchState *st, char **ret_error)
 	    curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_USERAGENT, "kmodd/" PACKAGE_VERSION) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)(o->connect_timeout_s ?: 10)) !=
-		    CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT,
+			     (long)(o->connect_timeout_s ?: 10)) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)(o->low_speed_time_s ?: 30)) !=
+	    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
+			     (long)(o->low_speed_time_s ?: 30)) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)st->max_size) !=
 		    CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)st->max_size) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_WRITEDATA, st) != CURLE_OK)
 		return -EINVAL;
@@ -260,7 +268,8 @@ static int fetch_run(const char *url, FetchState *st, char **ret_error)
 			break;
 		log_debug("fetch %s: %s, retrying in %u ms", url, strna(msg), delay_ms);
 		(void)nanosleep(&(struct timespec){ .tv_sec = delay_ms / 1000,
-						    .tv_nsec = (long)(delay_ms % 1000) * 1000000 },
+						    .tv_nsec = (long)(delay_ms % 1000) *
+							       1000000 },
 				NULL);
 		delay_ms = delay_ms * 2 > 8000 ? 8000 : delay_ms * 2;
 	}
@@ -276,8 +285,10 @@ static int fetch_run(const char *url, FetchState *st, char **ret_error)
 		sha256_finish_hex(&st->sha256, got);
 		if (strcasecmp(got, o->sha256) != 0) {
 			log_debug("fetch %s: sha256 %s, expected %s", url, got, o->sha256);
-			if (ret_error && asprintf(ret_error, "checksum mismatch (sha256 %s, expected %s)",
-						  got, o->sha256) < 0)
+			if (ret_error &&
+			    asprintf(ret_error,
+				     "checksum mismatch (sha256 %s, expected %s)", got,
+				     o->sha256) < 0)
 				*ret_error = NULL;
 			return -EBADMSG;
 		}
@@ -285,7 +296,8 @@ static int fetch_run(const char *url, FetchState *st, char **ret_error)
 	return 0;
 }
 
-int fetch_to_file(const char *url, const char *dest, const FetchOptions *o, char **ret_error)
+int fetch_to_file(const char *url, const char *dest, const FetchOptions *o,
+		  char **ret_error)
 {
 	static const FetchOptions defaults = {};
 	_cleanup_free_ char *tmp = NULL, *dir = NULL;
@@ -299,13 +311,14 @@ int fetch_to_file(const char *url, const char *dest, const FetchOptions *o, char
 	dir = base ? strndup(dest, (size_t)(base - dest)) : strdup(".");
 	if (!dir)
 		return -ENOMEM;
-	if (asprintf(&tmp, "%s/.#%s.XXXXXX", isempty(dir) ? "/" : dir, base ? base + 1 : dest) < 0)
+	if (asprintf(&tmp, "%s/.#%s.XXXXXX", isempty(dir) ? "/" : dir,
+		     base ? base + 1 : dest) < 0)
 		return -ENOMEM;
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
 		r = negative_errno();
-		if (ret_error && asprintf(ret_error, "cannot create a file in %s: %s", dir,
-					  strerror(-r)) < 0)
+		if (ret_error && asprintf(ret_error, "cannot create a file in %s: %s",
+					  dir, strerror(-r)) < 0)
 			*ret_error = NULL;
 		return r;
 	}
@@ -322,7 +335,8 @@ int fetch_to_file(const char *url, const char *dest, const FetchOptions *o, char
 
 	if (fchmod(fd, 0644) < 0 || fsync(fd) < 0 || rename(tmp, dest) < 0) {
 		r = negative_errno();
-		if (ret_error && asprintf(ret_error, "cannot write %s: %s", dest, strerror(-r)) < 0)
+		if (ret_error &&
+		    asprintf(ret_error, "cannot write %s: %s", dest, strerror(-r)) < 0)
 			*ret_error = NULL;
 		goto fail;
 	}
@@ -333,8 +347,8 @@ fail:
 	return r;
 }
 
-int fetch_to_memory(const char *url, const FetchOptions *o, char **ret_data, size_t *ret_size,
-		    char **ret_error)
+int fetch_to_memory(const char *url, const FetchOptions *o, char **ret_data,
+		    size_t *ret_size, char **ret_error)
 {
 	static const FetchOptions defaults = {};
 	FetchState st;

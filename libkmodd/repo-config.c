@@ -46,7 +46,9 @@ bool repo_url_valid(const char *url)
 
 	if (!url)
 		return false;
-	rest = startswith(url, "http://") ?: startswith(url, "https://") ?: startswith(url, "file://");
+	rest = startswith(url, "http://")	   ?:
+		       startswith(url, "https://") ?:
+						     startswith(url, "file://");
 	if (isempty(rest) || strlen(url) > 4096)
 		return false;
 	for (const char *p = url; *p; p++)
@@ -120,12 +122,40 @@ static char *first_word(const char *v, bool *ret_more)
 
 /* Keys other tools write that we accept and ignore. */
 static const char *const ignored_keys[] = {
-	"type", "autorefresh", "keeppackages", "path", "metadata_expire", "repo_gpgcheck",
-	"pkg_gpgcheck", "skip_if_unavailable", "sslverify", "cost", "module_hotfixes",
-	"countme", "service", "mirrorlist", "metalink", "failovermethod", "proxy",
-	"excludepkgs", "includepkgs", "exclude", "includes", "keepcache", "deltarpm",
-	"enabled_metadata", "gpgkey_dns_verification", "timeout", "throttle", "bandwidth",
-	"minrate", "retries", "username", "password", "sslcacert", "sslclientcert",
+	"type",
+	"autorefresh",
+	"keeppackages",
+	"path",
+	"metadata_expire",
+	"repo_gpgcheck",
+	"pkg_gpgcheck",
+	"skip_if_unavailable",
+	"sslverify",
+	"cost",
+	"module_hotfixes",
+	"countme",
+	"service",
+	"mirrorlist",
+	"metalink",
+	"failovermethod",
+	"proxy",
+	"excludepkgs",
+	"includepkgs",
+	"exclude",
+	"includes",
+	"keepcache",
+	"deltarpm",
+	"enabled_metadata",
+	"gpgkey_dns_verification",
+	"timeout",
+	"throttle",
+	"bandwidth",
+	"minrate",
+	"retries",
+	"username",
+	"password",
+	"sslcacert",
+	"sslclientcert",
 	"sslclientkey",
 };
 
@@ -151,16 +181,17 @@ static int section_finish(Section *s, RepoConfig **configs, size_t *n, size_t *a
 	if (!s->c.id)
 		return 0;
 	if (!s->has_baseurl) {
-		int r = warn(warnings, file, s->line, "repository '%s' has no valid baseurl=, ignoring",
-			     s->c.id);
+		int r = warn(warnings, file, s->line,
+			     "repository '%s' has no valid baseurl=, ignoring", s->c.id);
 		section_drop(s);
 		return r;
 	}
 	for (size_t i = 0; i < *n; i++)
 		if (streq((*configs)[i].id, s->c.id)) {
-			int r = warn(warnings, file, s->line,
-				     "repository '%s' defined again in the same file, ignoring",
-				     s->c.id);
+			int r = warn(
+				warnings, file, s->line,
+				"repository '%s' defined again in the same file, ignoring",
+				s->c.id);
 			section_drop(s);
 			return r;
 		}
@@ -202,12 +233,15 @@ static int section_set(Section *s, const char *file, unsigned line, const char *
 		if (!u)
 			return -ENOMEM;
 		if (!repo_url_valid(u))
-			return warn(warnings, file, line,
-				    "baseurl '%s' is not an http, https or file URL, ignoring", u);
+			return warn(
+				warnings, file, line,
+				"baseurl '%s' is not an http, https or file URL, ignoring",
+				u);
 		if (strchr(u, '$'))
-			return warn(warnings, file, line,
-				    "baseurl '%s' uses variables, which are not expanded, ignoring",
-				    u);
+			return warn(
+				warnings, file, line,
+				"baseurl '%s' uses variables, which are not expanded, ignoring",
+				u);
 		/* "http://h/x/" -> "http://h/x"; "file:///" stays */
 		l = strlen(u);
 		while (l > (size_t)(strstr(u, "://") - u) + 4 && u[l - 1] == '/')
@@ -224,10 +258,11 @@ static int section_set(Section *s, const char *file, unsigned line, const char *
 		if (!u)
 			return -ENOMEM;
 		if (!repo_url_valid(u) && u[0] != '/')
-			return warn(warnings, file, line,
-				    "gpgkey '%s' is not an absolute path or an http, https or file "
-				    "URL, ignoring",
-				    u);
+			return warn(
+				warnings, file, line,
+				"gpgkey '%s' is not an absolute path or an http, https or file "
+				"URL, ignoring",
+				u);
 		free(s->c.gpgkey);
 		s->c.gpgkey = TAKE_PTR(u);
 		if (more)
@@ -237,7 +272,8 @@ static int section_set(Section *s, const char *file, unsigned line, const char *
 		r = parse_bool(value);
 		if (r < 0)
 			return warn(warnings, file, line,
-				    "%s=%s is not a boolean (0/1, yes/no), ignoring", key, value);
+				    "%s=%s is not a boolean (0/1, yes/no), ignoring", key,
+				    value);
 		if (streq(key, "enabled"))
 			s->c.enabled = r;
 		else
@@ -245,7 +281,8 @@ static int section_set(Section *s, const char *file, unsigned line, const char *
 	} else if (streq(key, "priority")) {
 		if (parse_priority(value, &s->c.priority) < 0)
 			return warn(warnings, file, line,
-				    "priority=%s is not a number from 1 to 99, ignoring", value);
+				    "priority=%s is not a number from 1 to 99, ignoring",
+				    value);
 	} else {
 		for (size_t i = 0; i < ELEMENTSOF(ignored_keys); i++)
 			if (streq(key, ignored_keys[i]))
@@ -281,7 +318,8 @@ int repo_config_parse(const char *file, const char *text, size_t size, RepoConfi
 			goto finish;
 		}
 		if (strlen(buf) != len) {
-			r = warn(&warnings, file, line + 1, "NUL byte in line, ignoring the line");
+			r = warn(&warnings, file, line + 1,
+				 "NUL byte in line, ignoring the line");
 			if (r < 0)
 				goto finish;
 			continue;
@@ -326,8 +364,11 @@ int repo_config_parse(const char *file, const char *text, size_t size, RepoConfi
 			}
 			skipping = false;
 			s = (Section){
-				.c = { .id = strdup(l), .file = strdup(file), .enabled = true,
-				       .gpgcheck = true, .priority = 99 },
+				.c = { .id = strdup(l),
+				       .file = strdup(file),
+				       .enabled = true,
+				       .gpgcheck = true,
+				       .priority = 99 },
 				.line = line + 1,
 			};
 			if (!s.c.id || !s.c.file) {
@@ -341,7 +382,8 @@ int repo_config_parse(const char *file, const char *text, size_t size, RepoConfi
 			/* a further value of a list key (dnf): only the first one is used */
 			if (streq(last_key, "baseurl") || streq(last_key, "gpgkey")) {
 				r = warn(&warnings, file, line + 1,
-					 "only the first %s is used, ignoring '%s'", last_key, l);
+					 "only the first %s is used, ignoring '%s'",
+					 last_key, l);
 				if (r < 0)
 					goto finish;
 			}
@@ -350,7 +392,8 @@ int repo_config_parse(const char *file, const char *text, size_t size, RepoConfi
 
 		eq = strchr(l, '=');
 		if (!eq) {
-			r = warn(&warnings, file, line + 1, "expected 'key=value', ignoring the line");
+			r = warn(&warnings, file, line + 1,
+				 "expected 'key=value', ignoring the line");
 			if (r < 0)
 				goto finish;
 			continue;
@@ -362,7 +405,8 @@ int repo_config_parse(const char *file, const char *text, size_t size, RepoConfi
 			continue;
 		if (!s.c.id) {
 			r = warn(&warnings, file, line + 1,
-				 "'%s=' before the first [id] section, ignoring the line", key);
+				 "'%s=' before the first [id] section, ignoring the line",
+				 key);
 			if (r < 0)
 				goto finish;
 			continue;
@@ -427,7 +471,8 @@ static int repo_file_list(const char *dir, char ***ret)
 	return 0;
 }
 
-int repo_configs_load(const char *root, RepoConfig **ret, size_t *ret_n, char ***ret_warnings)
+int repo_configs_load(const char *root, RepoConfig **ret, size_t *ret_n,
+		      char ***ret_warnings)
 {
 	_cleanup_strv_free_ char **files = NULL, **warnings = NULL;
 	_cleanup_free_ char *dir = NULL;
@@ -450,7 +495,8 @@ int repo_configs_load(const char *root, RepoConfig **ret, size_t *ret_n, char **
 
 		r = read_full_file(*f, REPO_FILE_MAX_SIZE, &text, &size);
 		if (r < 0) {
-			r = warn(&warnings, *f, 0, "cannot read: %s, ignoring", strerror(-r));
+			r = warn(&warnings, *f, 0, "cannot read: %s, ignoring",
+				 strerror(-r));
 			if (r < 0)
 				goto fail;
 			continue;
@@ -471,9 +517,10 @@ int repo_configs_load(const char *root, RepoConfig **ret, size_t *ret_n, char **
 				if (streq(all[j].id, c[i].id))
 					dup = all[j].file;
 			if (dup || !GREEDY_REALLOC(all, allocated, n_all + 1)) {
-				if (!dup || warn(&warnings, *f, 0,
-						 "repository '%s' is already defined in %s, ignoring",
-						 c[i].id, dup) < 0) {
+				if (!dup ||
+				    warn(&warnings, *f, 0,
+					 "repository '%s' is already defined in %s, ignoring",
+					 c[i].id, dup) < 0) {
 					repo_configs_free(c + i, n - i);
 					free(c);
 					r = -ENOMEM;
@@ -548,8 +595,8 @@ int repo_config_add(const char *root, const RepoConfig *c, char **ret_path)
 		     "%s%s%s"
 		     "priority=%d\n",
 		     c->id, c->name ?: c->id, c->baseurl, c->enabled, c->gpgcheck,
-		     c->gpgkey ? "gpgkey=" : "", strempty(c->gpgkey), c->gpgkey ? "\n" : "",
-		     c->priority) < 0)
+		     c->gpgkey ? "gpgkey=" : "", strempty(c->gpgkey),
+		     c->gpgkey ? "\n" : "", c->priority) < 0)
 		return -ENOMEM;
 	r = mkdir_p(dir, 0755);
 	if (r < 0)

@@ -131,7 +131,8 @@ int repo_state_read(const char *root, const char *id, RepoState *ret)
 static int repo_state_write(const char *root, const char *id, const RepoState *st,
 			    const char *baseurl)
 {
-	_cleanup_free_ char *dir = state_dir(root), *path = state_path(root, id), *text = NULL;
+	_cleanup_free_ char *dir = state_dir(root), *path = state_path(root, id),
+			    *text = NULL;
 	int r;
 
 	if (!dir || !path)
@@ -155,7 +156,8 @@ static int repo_state_write(const char *root, const char *id, const RepoState *s
 }
 
 /* Removes regular files of dir for which keep() says no. */
-static void cache_dir_clean(const char *dir, bool (*keep)(const char *name, const void *u),
+static void cache_dir_clean(const char *dir,
+			    bool (*keep)(const char *name, const void *u),
 			    const void *userdata)
 {
 	DIR *d = opendir(dir);
@@ -164,7 +166,8 @@ static void cache_dir_clean(const char *dir, bool (*keep)(const char *name, cons
 	if (!d)
 		return;
 	while ((de = readdir(d))) {
-		if (streq(de->d_name, ".") || streq(de->d_name, "..") || keep(de->d_name, userdata))
+		if (streq(de->d_name, ".") || streq(de->d_name, "..") ||
+		    keep(de->d_name, userdata))
 			continue;
 		if (unlinkat(dirfd(d), de->d_name, 0) < 0)
 			log_debug("cannot remove %s/%s: %m", dir, de->d_name);
@@ -218,8 +221,9 @@ static FILE *open_trusted(const char *path)
 		return NULL;
 	if (!S_ISREG(st.st_mode) || (st.st_uid != 0 && st.st_uid != geteuid()) ||
 	    (st.st_mode & 022)) {
-		log_debug("%s: not a regular file owned by root and writable only by it, ignoring",
-			  path);
+		log_debug(
+			"%s: not a regular file owned by root and writable only by it, ignoring",
+			path);
 		errno = EPERM;
 		return NULL;
 	}
@@ -268,10 +272,11 @@ int repo_add_cached_to_pool(const char *root, Pool *pool, RepoConfig *configs, s
 		repo->appdata = c;
 		/* libsolv prefers higher numbers; .repo files lower ones */
 		repo->priority = 99 - c->priority;
-		log_debug("repository '%s': %d packages from %s", c->id, repo->nsolvables, path);
+		log_debug("repository '%s': %d packages from %s", c->id, repo->nsolvables,
+			  path);
 		added++;
 		continue;
-	missing:
+missing:
 		if (ret_missing && strv_extend(&missing, c->id) < 0)
 			return -ENOMEM;
 	}
@@ -296,7 +301,8 @@ char *repo_solvable_url(Pool *pool, Id p)
 	loc = solvable_lookup_location(s, NULL);
 	/* a location outside the repository (xml:base, "..", another scheme) is refused */
 	if (!repo_location_safe(loc) || solvable_lookup_str(s, SOLVABLE_MEDIABASE)) {
-		log_debug("repository '%s': unsafe package location '%s'", c->id, strna(loc));
+		log_debug("repository '%s': unsafe package location '%s'", c->id,
+			  strna(loc));
 		return NULL;
 	}
 	if (asprintf(&url, "%s/%s", c->baseurl, loc) < 0)
@@ -354,8 +360,8 @@ static void debug_log_file(const char *dir, const char *name)
 
 /* Checks a detached signature of data with gpgv against the keys in keydata (armored or
  * binary). */
-static int verify_signature(const char *keydata, size_t keysize, const char *data, size_t size,
-			    const char *sig, size_t sigsize, char **ret_msg)
+static int verify_signature(const char *keydata, size_t keysize, const char *data,
+			    size_t size, const char *sig, size_t sigsize, char **ret_msg)
 {
 	static const char *const files[] = { "key.asc", "keyring.gpg", "data", "data.asc",
 					     "log" };
@@ -384,9 +390,17 @@ static int verify_signature(const char *keydata, size_t keysize, const char *dat
 		if (r < 0)
 			goto finish;
 	} else {
-		char *const argv[] = { (char *)"gpg", (char *)"--homedir", dir, (char *)"--batch",
-				       (char *)"--quiet", (char *)"--no-tty", (char *)"--yes",
-				       (char *)"--output", keyring, (char *)"--dearmor", keyasc,
+		char *const argv[] = { (char *)"gpg",
+				       (char *)"--homedir",
+				       dir,
+				       (char *)"--batch",
+				       (char *)"--quiet",
+				       (char *)"--no-tty",
+				       (char *)"--yes",
+				       (char *)"--output",
+				       keyring,
+				       (char *)"--dearmor",
+				       keyasc,
 				       NULL };
 
 		r = write_in(dir, "key.asc", keydata, keysize);
@@ -394,13 +408,15 @@ static int verify_signature(const char *keydata, size_t keysize, const char *dat
 			goto finish;
 		r = run_program(argv, logp);
 		if (r == -ENOENT) {
-			*ret_msg = strdup("gpg is not installed (needed to read an armored key); "
-					  "install gnupg");
+			*ret_msg = strdup(
+				"gpg is not installed (needed to read an armored key); "
+				"install gnupg");
 			goto finish;
 		}
 		if (r != 0) {
 			debug_log_file(dir, "log");
-			*ret_msg = strdup("the repository key is not an OpenPGP public key");
+			*ret_msg =
+				strdup("the repository key is not an OpenPGP public key");
 			r = -EKEYREJECTED;
 			goto finish;
 		}
@@ -412,8 +428,14 @@ static int verify_signature(const char *keydata, size_t keysize, const char *dat
 		goto finish;
 
 	{
-		char *const argv[] = { (char *)"gpgv", (char *)"--homedir", dir, (char *)"--keyring",
-				       keyring, sigp, datap, NULL };
+		char *const argv[] = { (char *)"gpgv",
+				       (char *)"--homedir",
+				       dir,
+				       (char *)"--keyring",
+				       keyring,
+				       sigp,
+				       datap,
+				       NULL };
 
 		r = run_program(argv, logp);
 		debug_log_file(dir, "log");
@@ -424,8 +446,9 @@ static int verify_signature(const char *keydata, size_t keysize, const char *dat
 		if (r < 0)
 			goto finish;
 		if (r != 0) {
-			*ret_msg = strdup("bad signature (gpgv does not accept it with the "
-					  "repository's key)");
+			*ret_msg =
+				strdup("bad signature (gpgv does not accept it with the "
+				       "repository's key)");
 			r = -EKEYREJECTED;
 			goto finish;
 		}
@@ -460,8 +483,8 @@ static int fail(RepoRefreshResult *ret, int r, const char *where, const char *fm
 	return r;
 }
 
-static int load_gpgkey(const RepoConfig *c, const FetchOptions *base, char **ret, size_t *ret_size,
-		       RepoRefreshResult *res)
+static int load_gpgkey(const RepoConfig *c, const FetchOptions *base, char **ret,
+		       size_t *ret_size, RepoRefreshResult *res)
 {
 	_cleanup_free_ char *msg = NULL;
 	FetchOptions o = *base;
@@ -470,8 +493,8 @@ static int load_gpgkey(const RepoConfig *c, const FetchOptions *base, char **ret
 	if (c->gpgkey[0] == '/') {
 		r = read_full_file(c->gpgkey, GPGKEY_MAX_SIZE, ret, ret_size);
 		if (r < 0)
-			return fail(res, r, c->gpgkey, "cannot read the repository key: %s",
-				    strerror(-r));
+			return fail(res, r, c->gpgkey,
+				    "cannot read the repository key: %s", strerror(-r));
 		return 0;
 	}
 	o.max_size = GPGKEY_MAX_SIZE;
@@ -495,7 +518,8 @@ static const char *compression_suffix(const char *location)
 }
 
 /* Parses primary metadata and writes the .solv; returns the number of packages. */
-static int build_solv(const char *id, const char *primary, const char *solv, char **ret_msg)
+static int build_solv(const char *id, const char *primary, const char *solv,
+		      char **ret_msg)
 {
 	_cleanup_(pool_freep) Pool *pool = NULL;
 	_cleanup_free_ char *tmp = NULL;
@@ -569,9 +593,9 @@ int repo_refresh(const char *root, const RepoConfig *c, RepoRefreshFlags flags,
 		 const FetchOptions *fetch, RepoRefreshResult *ret)
 {
 	static const FetchOptions default_fetch = { .retries = 2 };
-	_cleanup_free_ char *repomd_url = NULL, *sig_url = NULL, *repomd = NULL, *sig = NULL,
-			    *key = NULL, *msg = NULL, *primary_url = NULL, *dir = NULL,
-			    *primary_path = NULL, *solv = NULL, *sdir = NULL;
+	_cleanup_free_ char *repomd_url = NULL, *sig_url = NULL, *repomd = NULL,
+			    *sig = NULL, *key = NULL, *msg = NULL, *primary_url = NULL,
+			    *dir = NULL, *primary_path = NULL, *solv = NULL, *sdir = NULL;
 	_cleanup_(repomd_freep) Repomd *m = NULL;
 	_cleanup_close_ int lock_fd = -EBADF;
 	const RepomdData *d;
@@ -599,20 +623,23 @@ int repo_refresh(const char *root, const RepoConfig *c, RepoRefreshFlags flags,
 
 	if (c->gpgcheck) {
 		if (!c->gpgkey)
-			return fail(ret, -ENOKEY, c->file ?: c->id,
-				    "repository '%s' has gpgcheck=1 but no gpgkey=; add the key "
-				    "or set gpgcheck=0",
-				    c->id);
+			return fail(
+				ret, -ENOKEY, c->file ?: c->id,
+				"repository '%s' has gpgcheck=1 but no gpgkey=; add the key "
+				"or set gpgcheck=0",
+				c->id);
 		o.max_size = SIGNATURE_MAX_SIZE;
 		r = fetch_to_memory(sig_url, &o, &sig, &sig_size, &msg);
 		if (r < 0)
 			return fail(ret, r, sig_url, "%s%s", msg ?: strerror(-r),
-				    r == -ENOENT ? "; the repository is not signed (gpgcheck=1)"
-						 : "");
+				    r == -ENOENT ?
+					    "; the repository is not signed (gpgcheck=1)" :
+					    "");
 		r = load_gpgkey(c, fetch, &key, &key_size, ret);
 		if (r < 0)
 			return r;
-		r = verify_signature(key, key_size, repomd, repomd_size, sig, sig_size, &msg);
+		r = verify_signature(key, key_size, repomd, repomd_size, sig, sig_size,
+				     &msg);
 		if (r < 0)
 			return fail(ret, r, repomd_url, "%s", msg ?: strerror(-r));
 		log_debug("%s: good signature", repomd_url);
@@ -629,7 +656,8 @@ int repo_refresh(const char *root, const RepoConfig *c, RepoRefreshFlags flags,
 		return -ENOMEM;
 	r = mkdir_p(sdir, 0755);
 	if (r < 0)
-		return fail(ret, r, sdir, "cannot create the state directory: %s", strerror(-r));
+		return fail(ret, r, sdir, "cannot create the state directory: %s",
+			    strerror(-r));
 	lock_fd = open(sdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (lock_fd < 0 || flock(lock_fd, LOCK_EX) < 0) {
 		r = negative_errno();
@@ -639,15 +667,17 @@ int repo_refresh(const char *root, const RepoConfig *c, RepoRefreshFlags flags,
 	r = repo_state_read(root, c->id, &old);
 	if (r < 0 && r != -ENOENT) {
 		_cleanup_free_ char *sp = state_path(root, c->id);
-		return fail(ret, r, strna(sp),
-			    "unreadable repository state (%s); remove the file to accept any "
-			    "metadata again",
-			    strerror(-r));
+		return fail(
+			ret, r, strna(sp),
+			"unreadable repository state (%s); remove the file to accept any "
+			"metadata again",
+			strerror(-r));
 	}
 	have_old = r >= 0;
 	if (have_old && m->timestamp < old.timestamp)
 		return fail(ret, -ESTALE, repomd_url,
-			    "metadata timestamp %" PRIu64 " is older than the last accepted %" PRIu64
+			    "metadata timestamp %" PRIu64
+			    " is older than the last accepted %" PRIu64
 			    " (a replayed or rolled-back repository); refusing it",
 			    m->timestamp, old.timestamp);
 
@@ -689,10 +719,12 @@ int repo_refresh(const char *root, const RepoConfig *c, RepoRefreshFlags flags,
 	/* 4. primary metadata: size and checksum from repomd.xml checked before parsing */
 	r = mkdir_p(dir, 0755);
 	if (r < 0)
-		return fail(ret, r, dir, "cannot create the cache directory: %s", strerror(-r));
+		return fail(ret, r, dir, "cannot create the cache directory: %s",
+			    strerror(-r));
 	cache_dir_clean(dir, keep_all_but_temporaries, NULL);
 	if (asprintf(&primary_url, "%s/%s", c->baseurl, d->location) < 0 ||
-	    asprintf(&primary_path, "%s/primary.xml%s", dir, compression_suffix(d->location)) < 0)
+	    asprintf(&primary_path, "%s/primary.xml%s", dir,
+		     compression_suffix(d->location)) < 0)
 		return -ENOMEM;
 	o = *fetch;
 	o.sha256 = NULL;
@@ -702,7 +734,9 @@ int repo_refresh(const char *root, const RepoConfig *c, RepoRefreshFlags flags,
 	r = fetch_to_file(primary_url, primary_path, &o, &msg);
 	if (r < 0)
 		return fail(ret, r, primary_url, "%s%s", msg ?: strerror(-r),
-			    r == -EFBIG && d->size > 0 ? " (larger than repomd.xml says)" : "");
+			    r == -EFBIG && d->size > 0 ?
+				    " (larger than repomd.xml says)" :
+				    "");
 	if (stat(primary_path, &sst) < 0) {
 		r = negative_errno();
 		(void)unlink(primary_path);
@@ -711,7 +745,8 @@ int repo_refresh(const char *root, const RepoConfig *c, RepoRefreshFlags flags,
 	if (d->size > 0 && (uint64_t)sst.st_size != d->size) {
 		(void)unlink(primary_path);
 		return fail(ret, -EPIPE, primary_url,
-			    "truncated: %" PRIu64 " of %" PRIu64 " bytes listed in repomd.xml",
+			    "truncated: %" PRIu64 " of %" PRIu64
+			    " bytes listed in repomd.xml",
 			    (uint64_t)sst.st_size, d->size);
 	}
 	{
@@ -725,8 +760,8 @@ int repo_refresh(const char *root, const RepoConfig *c, RepoRefreshFlags flags,
 		if (!streq(got, d->checksum)) {
 			(void)unlink(primary_path);
 			return fail(ret, -EBADMSG, primary_url,
-				    "checksum mismatch (sha256 %s, repomd.xml says %s)", got,
-				    d->checksum);
+				    "checksum mismatch (sha256 %s, repomd.xml says %s)",
+				    got, d->checksum);
 		}
 	}
 
@@ -736,15 +771,16 @@ int repo_refresh(const char *root, const RepoConfig *c, RepoRefreshFlags flags,
 	n = build_solv(c->id, primary_path, solv, &msg);
 	(void)unlink(primary_path);
 	if (n < 0)
-		return fail(ret, n, n == -EBADMSG ? primary_url : solv,
-			    "%s%s", n == -EBADMSG ? "cannot parse primary metadata: " : "",
+		return fail(ret, n, n == -EBADMSG ? primary_url : solv, "%s%s",
+			    n == -EBADMSG ? "cannot parse primary metadata: " : "",
 			    msg ?: strerror(-n));
 	st.n_solvables = (unsigned)n;
 	r = repo_state_write(root, c->id, &st, c->baseurl);
 	if (r < 0) {
 		if (!have_old || !streq(old.primary, st.primary))
 			(void)unlink(solv);
-		return fail(ret, r, root, "cannot write the repository state: %s", strerror(-r));
+		return fail(ret, r, root, "cannot write the repository state: %s",
+			    strerror(-r));
 	}
 	cache_dir_clean(dir, keep_solv, st.primary);
 	ret->changed = true;

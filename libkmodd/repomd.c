@@ -45,7 +45,8 @@ bool repo_location_safe(const char *l)
 	for (seg = l;;) {
 		size_t n = strcspn(seg, "/");
 
-		if (n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+		if (n == 0 || (n == 1 && seg[0] == '.') ||
+		    (n == 2 && seg[0] == '.' && seg[1] == '.'))
 			return false;
 		if (!seg[n])
 			return true;
@@ -65,7 +66,10 @@ static char *xml_unescape(const char *s, size_t n)
 		static const struct {
 			const char *name;
 			char c;
-		} ents[] = { { "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' }, { "&quot;", '"' },
+		} ents[] = { { "&amp;", '&' },
+			     { "&lt;", '<' },
+			     { "&gt;", '>' },
+			     { "&quot;", '"' },
 			     { "&apos;", '\'' } };
 		bool done = false;
 
@@ -84,7 +88,9 @@ static char *xml_unescape(const char *s, size_t n)
 			}
 		}
 		if (!done && e - s > 3 && s[1] == '#') {
-			const char *semi = memchr(s, ';', (size_t)(e - s) < 12 ? (size_t)(e - s) : 12);
+			const char *semi =
+				memchr(s, ';',
+				       (size_t)(e - s) < 12 ? (size_t)(e - s) : 12);
 			unsigned long v = 0;
 			bool hex = s[2] == 'x' || s[2] == 'X';
 			const char *d = s + (hex ? 3 : 2);
@@ -94,9 +100,11 @@ static char *xml_unescape(const char *s, size_t n)
 				       (hex || isdigit((unsigned char)*d));
 				     d++)
 					v = v * (hex ? 16 : 10) +
-					    (unsigned long)(isdigit((unsigned char)*d)
-								    ? *d - '0'
-								    : (tolower((unsigned char)*d) - 'a' + 10));
+					    (unsigned long)(isdigit((unsigned char)*d) ?
+								    *d - '0' :
+								    (tolower((
+									     unsigned char)*d) -
+								     'a' + 10));
 				if (d == semi && v > 0 && v < 0x80) {
 					*q++ = (char)v;
 					s = semi + 1;
@@ -265,7 +273,8 @@ int repomd_parse(const char *text, size_t size, Repomd **ret)
 		closing = lt[1] == '/';
 		name = lt + 1 + closing;
 		nl = 0;
-		while (name + nl < gt && !isspace((unsigned char)name[nl]) && name[nl] != '/')
+		while (name + nl < gt && !isspace((unsigned char)name[nl]) &&
+		       name[nl] != '/')
 			nl++;
 		if (nl == 0 || nl >= sizeof(nm))
 			return -EBADMSG;
@@ -291,7 +300,8 @@ int repomd_parse(const char *text, size_t size, Repomd **ret)
 					free(m->revision);
 					m->revision = TAKE_PTR(t);
 				} else if (depth == 3) {
-					r = data_set(&m->data[m->n_data - 1], ln, TAKE_PTR(t));
+					r = data_set(&m->data[m->n_data - 1], ln,
+						     TAKE_PTR(t));
 					if (r < 0)
 						return r;
 				}
@@ -323,7 +333,8 @@ int repomd_parse(const char *text, size_t size, Repomd **ret)
 			if (!GREEDY_REALLOC(m->data, allocated, m->n_data + 1))
 				return -ENOMEM;
 			m->data[m->n_data++] = (RepomdData){ .type = TAKE_PTR(type) };
-		} else if (depth == 2 && m->n_data > 0 && streq(local_name(stack[1]), "data")) {
+		} else if (depth == 2 && m->n_data > 0 &&
+			   streq(local_name(stack[1]), "data")) {
 			RepomdData *d = &m->data[m->n_data - 1];
 			const char *ln = local_name(nm);
 

@@ -57,26 +57,26 @@ TEST(repo_config_parse_malformed_lines)
 	RepoConfig *c = NULL;
 	size_t n = 0;
 
-	ASSERT_OK(parse("orphan=1\n"                       /* 1 */
-			"[a]\n"                            /* 2 */
-			"baseurl=http://h/a\n"             /* 3 */
-			"garbage line\n"                   /* 4 */
-			"enabled=maybe\n"                  /* 5 */
-			"priority=0\n"                     /* 6 */
-			"colour=blue\n"                    /* 7 */
-			"name=still applies\n"             /* 8 */
-			"[bad id]\n"                       /* 9 */
-			"baseurl=http://h/b\n"             /* 10 */
-			"[c]\n"                            /* 11 */
-			"baseurl=ftp://h/c\n"              /* 12 */
-			"[d\n"                             /* 13 */
-			"[a]\n"                            /* 14 */
-			"baseurl=http://h/again\n"         /* 15 */
-			"[e]\n"                            /* 16 */
-			"baseurl=http://h/$basearch\n"     /* 17 */
-			"[f]\n"                            /* 18 */
+	ASSERT_OK(parse("orphan=1\n" /* 1 */
+			"[a]\n" /* 2 */
+			"baseurl=http://h/a\n" /* 3 */
+			"garbage line\n" /* 4 */
+			"enabled=maybe\n" /* 5 */
+			"priority=0\n" /* 6 */
+			"colour=blue\n" /* 7 */
+			"name=still applies\n" /* 8 */
+			"[bad id]\n" /* 9 */
+			"baseurl=http://h/b\n" /* 10 */
+			"[c]\n" /* 11 */
+			"baseurl=ftp://h/c\n" /* 12 */
+			"[d\n" /* 13 */
+			"[a]\n" /* 14 */
+			"baseurl=http://h/again\n" /* 15 */
+			"[e]\n" /* 16 */
+			"baseurl=http://h/$basearch\n" /* 17 */
+			"[f]\n" /* 18 */
 			"baseurl=http://h/f http://h/f2\n" /* 19 */
-			"  http://h/f3\n",                 /* 20 */
+			"  http://h/f3\n", /* 20 */
 			&c, &n, &w));
 	ASSERT_EQ(n, 2);
 	ASSERT_STREQ(c[0].id, "a");
@@ -87,20 +87,27 @@ TEST(repo_config_parse_malformed_lines)
 	ASSERT_STREQ(c[1].id, "f");
 	ASSERT_STREQ(c[1].baseurl, "http://h/f");
 
-	ASSERT_STREQ(w[0], "t.repo:1: 'orphan=' before the first [id] section, ignoring the line");
+	ASSERT_STREQ(
+		w[0],
+		"t.repo:1: 'orphan=' before the first [id] section, ignoring the line");
 	ASSERT_STREQ(w[1], "t.repo:4: expected 'key=value', ignoring the line");
-	ASSERT_STREQ(w[2], "t.repo:5: enabled=maybe is not a boolean (0/1, yes/no), ignoring");
+	ASSERT_STREQ(w[2],
+		     "t.repo:5: enabled=maybe is not a boolean (0/1, yes/no), ignoring");
 	ASSERT_STREQ(w[3], "t.repo:6: priority=0 is not a number from 1 to 99, ignoring");
 	ASSERT_STREQ(w[4], "t.repo:7: unknown key 'colour', ignoring");
 	ASSERT_TRUE(startswith(w[5], "t.repo:9: invalid repository id 'bad id'"));
 	ASSERT_TRUE(startswith(w[6], "t.repo:12: baseurl 'ftp://h/c' is not an http"));
 	ASSERT_STREQ(w[7], "t.repo:11: repository 'c' has no valid baseurl=, ignoring");
 	ASSERT_STREQ(w[8], "t.repo:13: expected '[id]', ignoring this section");
-	ASSERT_STREQ(w[9], "t.repo:14: repository 'a' defined again in the same file, ignoring");
-	ASSERT_TRUE(startswith(w[10], "t.repo:17: baseurl 'http://h/$basearch' uses variables"));
+	ASSERT_STREQ(w[9],
+		     "t.repo:14: repository 'a' defined again in the same file, ignoring");
+	ASSERT_TRUE(startswith(w[10],
+			       "t.repo:17: baseurl 'http://h/$basearch' uses variables"));
 	ASSERT_STREQ(w[11], "t.repo:16: repository 'e' has no valid baseurl=, ignoring");
-	ASSERT_STREQ(w[12], "t.repo:19: only the first baseurl is used, ignoring the others");
-	ASSERT_STREQ(w[13], "t.repo:20: only the first baseurl is used, ignoring 'http://h/f3'");
+	ASSERT_STREQ(w[12],
+		     "t.repo:19: only the first baseurl is used, ignoring the others");
+	ASSERT_STREQ(w[13],
+		     "t.repo:20: only the first baseurl is used, ignoring 'http://h/f3'");
 	ASSERT_EQ(strv_length(w), 14);
 	repo_configs_free(c, n);
 }
@@ -124,8 +131,10 @@ TEST(repo_configs_load_add_remove)
 	char root[] = "/tmp/test-repo.XXXXXX";
 	_cleanup_strv_free_ char **w = NULL;
 	_cleanup_free_ char *d = NULL, *f1 = NULL, *f2 = NULL, *path = NULL;
-	RepoConfig add = { .id = (char *)"added", .baseurl = (char *)"http://h/added",
-			   .enabled = true, .priority = 5 };
+	RepoConfig add = { .id = (char *)"added",
+			   .baseurl = (char *)"http://h/added",
+			   .enabled = true,
+			   .priority = 5 };
 	RepoConfig *c = NULL;
 	size_t n = 0;
 
@@ -135,8 +144,8 @@ TEST(repo_configs_load_add_remove)
 	f1 = path_join(d, "a.repo");
 	f2 = path_join(d, "b.repo");
 	ASSERT_OK(write_file_atomic(f1, "[one]\nbaseurl=http://h/1\n", 24, 0644));
-	ASSERT_OK(write_file_atomic(f2, "[one]\nbaseurl=http://h/dup\n[two]\nbaseurl=http://h/2\n",
-				    51, 0644));
+	ASSERT_OK(write_file_atomic(
+		f2, "[one]\nbaseurl=http://h/dup\n[two]\nbaseurl=http://h/2\n", 51, 0644));
 	ASSERT_OK(repo_configs_load(root, &c, &n, &w));
 	ASSERT_EQ(n, 2);
 	ASSERT_STREQ(c[0].baseurl, "http://h/1");
@@ -204,7 +213,8 @@ TEST(repomd_parse_real)
 	d = repomd_find(m, "primary");
 	ASSERT_TRUE(d);
 	ASSERT_STREQ(d->checksum_type, "sha256");
-	ASSERT_STREQ(d->checksum, "d29fd414e0d66ceebf2935d0f135eb1b9d9cd02bc5720f88a42efd43cd6e368b");
+	ASSERT_STREQ(d->checksum,
+		     "d29fd414e0d66ceebf2935d0f135eb1b9d9cd02bc5720f88a42efd43cd6e368b");
 	ASSERT_STREQ(d->location, "repodata/p&q-primary.xml.gz");
 	ASSERT_EQ(d->size, 2440788);
 	ASSERT_EQ(d->open_size, 27344034);

@@ -17,15 +17,19 @@ TEST(sha256_known_vectors)
 	char h[SHA256_HEX_SIZE];
 
 	hex_of("", 0, h);
-	ASSERT_STREQ(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	ASSERT_STREQ(h,
+		     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 	hex_of("abc", 3, h);
-	ASSERT_STREQ(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	ASSERT_STREQ(h,
+		     "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	hex_of("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, h);
-	ASSERT_STREQ(h, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+	ASSERT_STREQ(h,
+		     "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 	hex_of("abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklm"
 	       "nopqrlmnopqrsmnopqrstnopqrstu",
 	       112, h);
-	ASSERT_STREQ(h, "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
+	ASSERT_STREQ(h,
+		     "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
 }
 
 TEST(sha256_million_a_streamed)
@@ -42,7 +46,8 @@ TEST(sha256_million_a_streamed)
 		sha256_update(&s, chunk, k);
 	}
 	sha256_finish_hex(&s, h);
-	ASSERT_STREQ(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+	ASSERT_STREQ(h,
+		     "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
 TEST(sha256_padding_edges)
@@ -63,24 +68,33 @@ TEST(sha256_padding_edges)
 		sha256_finish_hex(&s, b);
 		ASSERT_STREQ(a, b);
 	}
-	sha256_buffer_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 55, a);
-	ASSERT_STREQ(a, "aa353e009edbaebfc6e494c8d847696896cb8b398e0173a4b5c1b636292d87c7");
+	sha256_buffer_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 55,
+			  a);
+	ASSERT_STREQ(a,
+		     "aa353e009edbaebfc6e494c8d847696896cb8b398e0173a4b5c1b636292d87c7");
 }
 
 TEST(sha256_hex_valid)
 {
-	ASSERT_TRUE(sha256_hex_valid("E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"));
+	ASSERT_TRUE(sha256_hex_valid(
+		"E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"));
 	ASSERT_TRUE(!sha256_hex_valid("e3b0"));
-	ASSERT_TRUE(!sha256_hex_valid("g3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
-	ASSERT_TRUE(!sha256_hex_valid("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b8555"));
+	ASSERT_TRUE(!sha256_hex_valid(
+		"g3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+	ASSERT_TRUE(!sha256_hex_valid(
+		"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b8555"));
 	ASSERT_TRUE(!sha256_hex_valid(NULL));
 }
 
 TEST(sha256_file_and_fetch_file_url)
 {
 	char dir[] = "/tmp/test-sha256.XXXXXX", h[SHA256_HEX_SIZE];
-	_cleanup_free_ char *src = NULL, *dst = NULL, *url = NULL, *err = NULL, *data = NULL;
-	FetchOptions o = { .sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" };
+	_cleanup_free_ char *src = NULL, *dst = NULL, *url = NULL, *err = NULL,
+			    *data = NULL;
+	FetchOptions o = {
+		.sha256 =
+			"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+	};
 	size_t size = 0;
 
 	ASSERT_TRUE(mkdtemp(dir));
