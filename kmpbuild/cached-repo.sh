@@ -7,8 +7,9 @@
 #
 # Cache: ${KMODD_REPO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kmodd/repos}/FIXTURE-KEY/
 #   KEY = first 16 hex digits of sha256(kmpbuild binary, base-modules.list, fixture stamp),
-#   so a rebuilt kmpbuild or changed fixtures give a new entry; the three newest entries per
-#   fixture are kept. Never write into a cached repository: copy it (cp -al) first.
+#   so a rebuilt kmpbuild or changed fixtures give a new entry; the four most recently used
+#   entries per fixture are kept, and none used within the last hour is removed. Never write
+#   into a cached repository: copy it (cp -al) first.
 # Environment: FIXTURES (default: scripts/fixtures.sh --path), KMPBUILD_ARGS (extra options,
 # part of the key).
 set -euo pipefail
@@ -41,7 +42,11 @@ if [ ! -f "$dir/.complete" ]; then
 	"$kmpbuild" --root "$root" --kernel "$kver" --out "$dir.tmp" -q ${KMPBUILD_ARGS:-} >&2
 	touch "$dir.tmp/.complete"
 	mv "$dir.tmp" "$dir"
-	# keep the three newest entries of this fixture
-	ls -1dt "$cache/$fixture"-* 2>/dev/null | grep -v '\.tmp$' | tail -n +4 | xargs -r rm -rf
 fi
+touch "$dir/.used"
+# Evict entries of this fixture beyond the four most recently used, but none used within the
+# last hour (another test run may still be reading it).
+for old in $(ls -1dt "$cache/$fixture"-*/.used 2>/dev/null | tail -n +5); do
+	[ -n "$(find "$old" -mmin +60 2>/dev/null)" ] && rm -rf "$(dirname "$old")"
+done
 echo "$dir"
