@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <regex.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -2362,13 +2363,45 @@ static int recover_dir(const char *dir, DepmodReport *rep)
 	return 0;
 }
 
-int depmod_recover(const char *root, const char *kver, DepmodReport *rep)
+/* One kmodd update of a tree at a time: an exclusive flock on the module directory, held
+ * until *ret_fd is closed. */
+static int lock_tree(const char *root, const char *kver, DepmodReport *rep, int *ret_fd)
+{
+	_cleanup_free_ char *dir = path_join(root, "lib/modules", kver);
+	int fd;
+
+	if (!dir)
+		return -ENOMEM;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return report_error(rep, negative_errno(), dir, "cannot open the module directory");
+	if (flock(fd, LOCK_EX) < 0) {
+		int r = negative_errno();
+		safe_close(fd);
+		return report_error(rep, r, dir, "cannot lock the module directory");
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+static int recover_locked(const char *root, const char *kver, DepmodReport *rep)
 {
 	_cleanup_free_ char *dir = path_join(root, "lib/modules", kver);
 
 	if (!dir)
 		return -ENOMEM;
 	return recover_dir(dir, rep);
+}
+
+int depmod_recover(const char *root, const char *kver, DepmodReport *rep)
+{
+	_cleanup_close_ int lock = -EBADF;
+	int r;
+
+	r = lock_tree(root, kver, rep, &lock);
+	if (r < 0)
+		return r;
+	return recover_locked(root, kver, rep);
 }
 
 /* ---- entry points ---- */
@@ -2390,12 +2423,16 @@ static int build_full(Depmod *d, Output *o)
 
 int depmod_full(const char *root, const char *kver, DepmodReport *rep)
 {
+	_cleanup_close_ int lock = -EBADF;
 	_cleanup_(depmod_freep) Depmod *d = NULL;
 	_cleanup_(output_done) Output o = {};
 	_cleanup_hashmap_free_ Hashmap *ignored = NULL;
 	int r;
 
-	r = depmod_recover(root, kver, rep);
+	r = lock_tree(root, kver, rep, &lock);
+	if (r < 0)
+		return r;
+	r = recover_locked(root, kver, rep);
 	if (r < 0)
 		return r;
 	r = depmod_new(root, kver, rep, &d);
@@ -2431,6 +2468,7 @@ static char *rel_of(Depmod *d, const char *path)
 int depmod_update(const char *root, const char *kver, char *const *add, char *const *remove,
 		  DepmodReport *rep)
 {
+	_cleanup_close_ int lock = -EBADF;
 	_cleanup_(depmod_freep) Depmod *d = NULL;
 	_cleanup_(output_done) Output o = {};
 	_cleanup_strv_free_ char **add_rel = NULL, **add_names = NULL, **rm_names = NULL;
@@ -2443,7 +2481,10 @@ int depmod_update(const char *root, const char *kver, char *const *add, char *co
 	int r, have_old;
 
 	phase(NULL);
-	r = depmod_recover(root, kver, rep);
+	r = lock_tree(root, kver, rep, &lock);
+	if (r < 0)
+		return r;
+	r = recover_locked(root, kver, rep);
 	if (r < 0)
 		return r;
 	r = depmod_new(root, kver, rep, &d);
@@ -2662,11 +2703,15 @@ int depmod_update(const char *root, const char *kver, char *const *add, char *co
 
 int depmod_verify(const char *root, const char *kver, DepmodReport *rep)
 {
+	_cleanup_close_ int lock = -EBADF;
 	_cleanup_(depmod_freep) Depmod *d = NULL;
 	_cleanup_(output_done) Output o = {};
 	int r, differ = 0;
 
-	r = depmod_recover(root, kver, rep);
+	r = lock_tree(root, kver, rep, &lock);
+	if (r < 0)
+		return r;
+	r = recover_locked(root, kver, rep);
 	if (r < 0)
 		return r;
 	r = depmod_new(root, kver, rep, &d);

@@ -126,6 +126,18 @@ rm -f "$D2/extra/mii.ko"
 check depmod.d-incremental "$KMODCTL" --root "$T2" depmod --remove mii
 same_as_depmod depmod.d-incremental-identical "$T2" "$KVER54" -C "$T2/etc/depmod.d"
 
+# two updates at once serialise on the directory lock; both changes land
+cp "$KSRC/net/802/p8022.ko" "$KSRC/net/802/psnap.ko" "$D2/updates/"
+"$KMODCTL" --root "$T2" depmod --add updates/p8022.ko >/dev/null 2>&1 &
+p1=$!
+"$KMODCTL" --root "$T2" depmod --add updates/psnap.ko >/dev/null 2>&1 &
+p2=$!
+if wait $p1 && wait $p2; then
+	same_as_depmod concurrent-updates "$T2" "$KVER54" -C "$T2/etc/depmod.d"
+else
+	fail concurrent-updates "an update failed"
+fi
+
 # ---- bad input: exit 1, the file named, nothing changed ----
 bad_input() { # name expected-regex args...
 	local name=$1 re=$2 before after out rc
