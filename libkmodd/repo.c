@@ -192,6 +192,14 @@ static bool keep_all_but_temporaries(const char *name, const void *u)
 	return !startswith(name, ".#") && !startswith(name, "primary.");
 }
 
+/* keeps everything but "<id>.state.tmp.*" left by an interrupted state write */
+static bool keep_all_but_state_temporaries(const char *name, const void *u)
+{
+	const char *id = u, *rest = startswith(name, id);
+
+	return !rest || !startswith(rest, ".state.tmp.");
+}
+
 int repo_cache_remove(const char *root, const char *id)
 {
 	_cleanup_free_ char *dir = cache_dir(root, id), *state = state_path(root, id);
@@ -663,6 +671,8 @@ int repo_refresh(const char *root, const RepoConfig *c, RepoRefreshFlags flags,
 		r = negative_errno();
 		return fail(ret, r, sdir, "cannot lock: %s", strerror(-r));
 	}
+
+	cache_dir_clean(sdir, keep_all_but_state_temporaries, c->id);
 
 	r = repo_state_read(root, c->id, &old);
 	if (r < 0 && r != -ENOENT) {

@@ -186,6 +186,42 @@ else
 	skip progress-on-tty "no script(1)"
 fi
 
+# --- only a trusted .solv is loaded: a group-writable or corrupt one is "not refreshed"
+solv=$(ls "$R"/var/cache/kmodd/repos/kmp/*.solv)
+chmod 664 "$solv"
+out=$("$KMODCTL" --root "$R" repo list 2>&1)
+chmod 644 "$solv"
+if grep -Eq '^kmp +yes +no +99 +- ' <<<"$out"; then pass untrusted-solv-ignored; else fail untrusted-solv-ignored "$out"; fi
+cp "$solv" "$T/solv.good"
+head -c 100000 "$T/solv.good" >"$solv"
+out=$("$KMODCTL" --root "$R" repo list 2>&1)
+rc=$?
+if [ $rc -eq 0 ] && grep -Eq '^kmp +yes +no +99 +- ' <<<"$out"; then pass corrupt-solv-ignored; else fail corrupt-solv-ignored "exit $rc: $out"; fi
+# a refresh repairs it
+rm "$solv"
+out=$("$KMODCTL" --root "$R" repo refresh 2>&1)
+if "$KMODCTL" --root "$R" repo list | grep -Eq "^kmp +yes +no +99 +$npkg "; then pass missing-solv-rebuilt; else fail missing-solv-rebuilt "$out"; fi
+
+# --- kill -9 during refreshes: the state always names a loadable .solv, the next refresh
+# works and leaves no temporaries
+bad=
+for i in 1 2 3 4 5 6 7 8; do
+	"$KMODCTL" --root "$R" repo refresh --force >/dev/null 2>&1 &
+	pid=$!
+	sleep "0.$(( (i * 137) % 10 ))$(( i % 10 ))"
+	kill -9 $pid 2>/dev/null
+	wait $pid 2>/dev/null
+	if ! "$KMODCTL" --root "$R" repo list | grep -Eq "^kmp +yes +no +99 +$npkg "; then
+		bad="$bad kill$i:unloadable"
+	fi
+done
+# what a kill in the middle of a write leaves (planted, in case no kill landed there)
+touch "$R/var/lib/kmodd/repos/kmp.state.tmp.AbCdEf" "$R/var/cache/kmodd/repos/kmp/.#x.solv.AbCdEf"
+"$KMODCTL" --root "$R" repo refresh --force >/dev/null 2>&1 || bad="$bad refresh-after"
+left=$(find "$R/var/cache/kmodd" "$R/var/lib/kmodd" -name '.#*' -o -name '*.tmp.*' -o -name 'primary.*')
+[ -z "$left" ] || bad="$bad leftovers:$left"
+if [ -z "$bad" ]; then pass kill-9-during-refresh; else fail kill-9-during-refresh "$bad"; fi
+
 # --- remove drops the cached metadata and the state
 "$KMODCTL" --root "$R" repo remove kmp >/dev/null
 if [ ! -e "$R/var/cache/kmodd/repos/kmp" ] && [ ! -e "$R/var/lib/kmodd/repos/kmp.state" ]; then
