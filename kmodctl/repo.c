@@ -12,7 +12,7 @@
 static void help(void)
 {
 	printf("Usage: kmodctl [--root DIR] repo add ID URL [--name N] [--gpgkey KEY] [--no-gpgcheck]\n"
-	       "                                    [--priority P] [--disabled]\n"
+	       "                                    [--priority P] [--sslcacert F] [--disabled]\n"
 	       "       kmodctl [--root DIR] repo remove ID\n"
 	       "       kmodctl [--root DIR] repo list [--json]\n"
 	       "       kmodctl [--root DIR] repo refresh [ID...] [--force]\n\n"
@@ -22,6 +22,7 @@ static void help(void)
 	       "    --gpgkey KEY   URL or absolute path of the repository's armored public key\n"
 	       "    --no-gpgcheck  do not require a signed repodata/repomd.xml\n"
 	       "    --priority P   1 (preferred) to 99 (default)\n"
+	       "    --sslcacert F  CA certificates for an https URL (default: the system's)\n"
 	       "    --disabled     add it disabled\n"
 	       "  remove ID        remove it, with its cached metadata\n"
 	       "  list             every repository and its cached metadata\n"
@@ -196,6 +197,9 @@ static int repo_list(void)
 						       NULL);
 			json_object_object_add(o, "priority",
 					       json_object_new_int(c->priority));
+			json_object_object_add(o, "sslcacert",
+					       c->sslcacert ? json_object_new_string(c->sslcacert)
+							    : NULL);
 			json_object_object_add(o, "file", json_object_new_string(c->file));
 			json_object_object_add(o, "packages",
 					       repo ? json_object_new_int(
@@ -341,6 +345,7 @@ int verb_repo(int argc, char *argv[])
 		ARG_PRIORITY,
 		ARG_DISABLED,
 		ARG_FORCE,
+		ARG_SSLCACERT,
 	};
 	static const struct option options[] = {
 		COMMON_LONG_OPTIONS,
@@ -350,6 +355,7 @@ int verb_repo(int argc, char *argv[])
 		{ "priority", required_argument, NULL, ARG_PRIORITY },
 		{ "disabled", no_argument, NULL, ARG_DISABLED },
 		{ "force", no_argument, NULL, ARG_FORCE },
+		{ "sslcacert", required_argument, NULL, ARG_SSLCACERT },
 		{},
 	};
 	_cleanup_strv_free_ char **args = NULL;
@@ -400,6 +406,14 @@ int verb_repo(int argc, char *argv[])
 		case ARG_FORCE:
 			force = true;
 			break;
+		case ARG_SSLCACERT:
+			if (optarg[0] != '/' || strpbrk(optarg, "\r\n")) {
+				log_error("Invalid --sslcacert '%s': give an absolute path.", optarg);
+				return EXIT_USAGE;
+			}
+			opts.sslcacert = optarg;
+			add_options = true;
+			break;
 		case 1:
 			if (strv_extend(&args, optarg) < 0)
 				return log_oom();
@@ -415,8 +429,8 @@ int verb_repo(int argc, char *argv[])
 	sub = args[0];
 	if (add_options && !streq(sub, "add")) {
 		log_error(
-			"--name, --gpgkey, --no-gpgcheck, --priority and --disabled go with "
-			"'repo add'.");
+			"--name, --gpgkey, --no-gpgcheck, --priority, --sslcacert and --disabled "
+			"go with 'repo add'.");
 		return EXIT_USAGE;
 	}
 	if (force && !streq(sub, "refresh")) {

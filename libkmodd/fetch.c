@@ -169,6 +169,14 @@ static int fetch_result_to_errno(CURL *c, CURLcode cc, const FetchState *st,
 				       "redirect to another scheme refused" :
 				       "scheme not allowed (http, https and file only)");
 		return -EPROTO;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+		*ret_msg = strdup("TLS certificate not trusted (for a private CA, set sslcacert=)");
+		return -EPROTO;
+	case CURLE_SSL_CONNECT_ERROR:
+		if (asprintf(ret_msg, "TLS handshake failed (%s)", curl_easy_strerror(cc)) < 0)
+			*ret_msg = NULL;
+		return -EPROTO;
 	case CURLE_TOO_MANY_REDIRECTS:
 		*ret_msg = strdup("too many redirects");
 		return -EPROTO;
@@ -253,6 +261,8 @@ static int fetch_run(const char *url, FetchState *st, char **ret_error)
 		    CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_WRITEDATA, st) != CURLE_OK)
+		return -EINVAL;
+	if (o->ca_file && curl_easy_setopt(c, CURLOPT_CAINFO, o->ca_file) != CURLE_OK)
 		return -EINVAL;
 	if (o->progress &&
 	    (curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb) != CURLE_OK ||

@@ -17,6 +17,7 @@ typedef struct FetchOptions {
 	unsigned low_speed_time_s;  /* abort below 1 KiB/s for this long; 0: 30 */
 	unsigned retries;           /* additional attempts on transient errors; 0 means none */
 	const char *sha256;         /* expected checksum (hex), or NULL */
+	const char *ca_file;        /* CA certificates for https; NULL: the system's */
 	/* progress: called now and then with bytes so far and the total when known (0 if not) */
 	void (*progress)(void *userdata, const char *url, uint64_t now, uint64_t total);
 	void *userdata;

@@ -14,17 +14,23 @@
 #define REPO_FILE_MAX_SIZE (1024u * 1024)
 #define REPO_FILE_MAX_SECTIONS 1024
 
+void repo_config_done(RepoConfig *c)
+{
+	free(c->id);
+	free(c->name);
+	free(c->baseurl);
+	free(c->gpgkey);
+	free(c->file);
+	free(c->sslcacert);
+	*c = (RepoConfig){};
+}
+
 void repo_configs_free(RepoConfig *c, size_t n)
 {
 	if (!c)
 		return;
-	for (size_t i = 0; i < n; i++) {
-		free(c[i].id);
-		free(c[i].name);
-		free(c[i].baseurl);
-		free(c[i].gpgkey);
-		free(c[i].file);
-	}
+	for (size_t i = 0; i < n; i++)
+		repo_config_done(&c[i]);
 	free(c);
 }
 
@@ -154,7 +160,6 @@ static const char *const ignored_keys[] = {
 	"retries",
 	"username",
 	"password",
-	"sslcacert",
 	"sslclientcert",
 	"sslclientkey",
 };
@@ -167,11 +172,7 @@ typedef struct Section {
 
 static void section_drop(Section *s)
 {
-	free(s->c.id);
-	free(s->c.name);
-	free(s->c.baseurl);
-	free(s->c.gpgkey);
-	free(s->c.file);
+	repo_config_done(&s->c);
 	*s = (Section){};
 }
 
@@ -268,6 +269,14 @@ static int section_set(Section *s, const char *file, unsigned line, const char *
 		if (more)
 			return warn(warnings, file, line,
 				    "only the first gpgkey is used, ignoring the others");
+	} else if (streq(key, "sslcacert")) {
+		if (value[0] != '/')
+			return warn(warnings, file, line,
+				    "sslcacert '%s' is not an absolute path, ignoring", value);
+		free(s->c.sslcacert);
+		s->c.sslcacert = strdup(value);
+		if (!s->c.sslcacert)
+			return -ENOMEM;
 	} else if (streq(key, "enabled") || streq(key, "gpgcheck")) {
 		r = parse_bool(value);
 		if (r < 0)
@@ -526,11 +535,7 @@ int repo_configs_load(const char *root, RepoConfig **ret, size_t *ret_n,
 					r = -ENOMEM;
 					goto fail;
 				}
-				free(c[i].id);
-				free(c[i].name);
-				free(c[i].baseurl);
-				free(c[i].gpgkey);
-				free(c[i].file);
+				repo_config_done(&c[i]);
 				continue;
 			}
 			all[n_all++] = c[i];
@@ -567,6 +572,7 @@ int repo_config_add(const char *root, const RepoConfig *c, char **ret_path)
 	if (!repo_id_valid(c->id) || !repo_url_valid(c->baseurl) ||
 	    (c->name && strpbrk(c->name, "\n\r")) ||
 	    (c->gpgkey && !repo_url_valid(c->gpgkey) && c->gpgkey[0] != '/') ||
+	    (c->sslcacert && (c->sslcacert[0] != '/' || strpbrk(c->sslcacert, "\r\n"))) ||
 	    c->priority < 1 || c->priority > 99)
 		return -EINVAL;
 
@@ -593,10 +599,12 @@ int repo_config_add(const char *root, const RepoConfig *c, char **ret_path)
 		     "enabled=%d\n"
 		     "gpgcheck=%d\n"
 		     "%s%s%s"
+		     "%s%s%s"
 		     "priority=%d\n",
 		     c->id, c->name ?: c->id, c->baseurl, c->enabled, c->gpgcheck,
 		     c->gpgkey ? "gpgkey=" : "", strempty(c->gpgkey),
-		     c->gpgkey ? "\n" : "", c->priority) < 0)
+		     c->gpgkey ? "\n" : "", c->sslcacert ? "sslcacert=" : "",
+		     strempty(c->sslcacert), c->sslcacert ? "\n" : "", c->priority) < 0)
 		return -ENOMEM;
 	r = mkdir_p(dir, 0755);
 	if (r < 0)

@@ -507,6 +507,7 @@ static int load_gpgkey(const RepoConfig *c, const FetchOptions *base, char **ret
 	}
 	o.max_size = GPGKEY_MAX_SIZE;
 	o.sha256 = NULL;
+	o.ca_file = c->sslcacert;
 	o.progress = NULL;
 	r = fetch_to_memory(c->gpgkey, &o, ret, ret_size, &msg);
 	if (r < 0)
@@ -625,6 +626,7 @@ int repo_refresh(const char *root, const RepoConfig *c, RepoRefreshFlags flags,
 	o = *fetch;
 	o.max_size = REPOMD_MAX_SIZE;
 	o.sha256 = NULL;
+	o.ca_file = c->sslcacert;
 	r = fetch_to_memory(repomd_url, &o, &repomd, &repomd_size, &msg);
 	if (r < 0)
 		return fail(ret, r, repomd_url, "%s", msg ?: strerror(-r));
@@ -738,6 +740,7 @@ int repo_refresh(const char *root, const RepoConfig *c, RepoRefreshFlags flags,
 		return -ENOMEM;
 	o = *fetch;
 	o.sha256 = NULL;
+	o.ca_file = c->sslcacert;
 	o.max_size = d->size > 0 ? d->size : FETCH_DEFAULT_MAX_SIZE;
 	free(msg);
 	msg = NULL;

@@ -25,8 +25,10 @@ typedef struct RepoConfig {
 	bool enabled;
 	bool gpgcheck;
 	int priority; /* lower wins, like zypper and dnf; default 99 */
+	char *sslcacert; /* CA certificates for https (dnf's sslcacert=); NULL: the system's */
 } RepoConfig;
 
+void repo_config_done(RepoConfig *c);
 void repo_configs_free(RepoConfig *c, size_t n);
 
 /* Parses one .repo file's text. Malformed lines become "file:line: what is wrong" warnings
