@@ -15,21 +15,24 @@ KVER53=6.1.0-53-amd64
 TEST_NAME=$(basename "$0" .sh)
 
 _failed=0
-_tmpdirs=()
+# mktmp usually runs in a command substitution (T=$(mktmp)), a subshell: the list of
+# directories to remove lives in a file, not in a shell variable.
+_tmplist=$(mktemp "${TMPDIR:-/tmp}/kmodd-$TEST_NAME.tmplist.XXXXXX")
 
 mktmp() {
 	local d
 	d=$(mktemp -d "${TMPDIR:-/tmp}/kmodd-$TEST_NAME.XXXXXX")
-	_tmpdirs+=("$d")
+	echo "$d" >>"$_tmplist"
 	echo "$d"
 }
 
 _cleanup() {
 	local d
-	for d in "${_tmpdirs[@]}"; do
+	while read -r d; do
 		[ -n "${KEEP_TMP:-}" ] && { echo "# kept $d" >&2; continue; }
 		rm -rf "$d"
-	done
+	done <"$_tmplist"
+	rm -f "$_tmplist"
 }
 trap _cleanup EXIT
 
