@@ -225,6 +225,10 @@ build_prog() { # DIR FILES...: programs go to /usr/bin, libraries to their own p
 	done
 }
 
+build_repo() { # DIR REPODIR
+	mkdir -p "$1/srv" && { cp -al "$2" "$1/srv/kmodd-repo" 2>/dev/null || cp -a "$2" "$1/srv/kmodd-repo"; }
+}
+
 # build_mods DIR SPEC...: "full" = the fixture's whole tree; "base [MOD...]" = the base-54
 # root plus MOD and its dependencies from full-54, depmod run; Module.symvers either way.
 build_mods() {
@@ -356,6 +360,22 @@ prepare() {
 		}
 	fi
 
+	# vm-repo: FIXTURE: kmpbuild's repository of that fixture (kmpbuild/cached-repo.sh) at
+	# /srv/kmodd-repo in the guest, as a cached uncompressed piece (rpm payloads are compressed)
+	local repospec rdir repo=
+	repospec=$(header "$f" repo)
+	if [ -n "$repospec" ]; then
+		rdir=$(bash "$SRC/kmpbuild/cached-repo.sh" "$repospec" 2>&1 | tail -n 1)
+		[ -d "$rdir/repodata" ] || {
+			echo "cannot build the KMP repository of '$repospec': $rdir"
+			return 1
+		}
+		repo=$(piece "repo-$repospec" "$(piece_key "$rdir")" none build_repo "$rdir") || {
+			echo "cannot build the repository piece from $rdir"
+			return 1
+		}
+	fi
+
 	rm -rf "$w/run"
 	build_run_piece "$w/run" "$n" || {
 		echo "cannot assemble the scenario's files"
@@ -363,7 +383,7 @@ prepare() {
 	}
 	(cd "$w/run" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet |
 		zstd -q -3) >"$w/run.cpio.zst" || return 1
-	cat "$mods" "$sys" ${prog:+"$prog"} "$w/run.cpio.zst" >"$w/initrd"
+	cat "$mods" ${repo:+"$repo"} "$sys" ${prog:+"$prog"} "$w/run.cpio.zst" >"$w/initrd"
 }
 
 # --------------------------------------------------------------- one scenario
@@ -464,6 +484,7 @@ run_one() {
 			;;
 		"@@VM BOOT "*) boot=${line#@@VM BOOT } ;;
 		"@@VM END "*) rc=${line#@@VM END } ;;
+		"@@VM NOTE "*) echo "# $n: ${line#@@VM NOTE }" ;;
 		esac
 	done < <(cat "$w/results.log" "$w/host-results.log")
 

@@ -19,6 +19,9 @@ pass() { _vm_emit "PASS $1"; }
 fail() { local n=$1; shift; _vm_emit "FAIL $n: $(_vm_oneline "$*")"; return 1; }
 skip() { local n=$1; shift; _vm_emit "SKIP $n: $(_vm_oneline "$*")"; }
 
+# note TEXT: an information line the host prints as "# NAME: TEXT" after the checks
+note() { _vm_emit "NOTE $(_vm_oneline "$*")"; }
+
 # mark NAME: tell a host hook (vm_wait_mark NAME) that the guest reached this point
 mark() { _vm_emit "MARK $1"; }
 
