@@ -10,7 +10,9 @@ source "$(dirname "$0")/lib-txn.sh"
 MOUNTS=()
 trap 'for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null; done; _repo_stop_all; _cleanup' EXIT
 
-T=$(mktmp)/root
+T=$(mktmp)
+_tmpdirs+=("$T") # mktmp ran in a subshell
+T=$T/root
 mkdir -p "$T"
 txn_root "$T"
 A=$(state_of "$T")
@@ -130,6 +132,7 @@ n=$("$KMODCTL" --root "$T" history --json | grep -c '"action"')
 
 # ---- hostile packages: refused, nothing written ----
 H=$(mktmp)
+_tmpdirs+=("$H")
 SRCKO=$FIXTURES/full-54/lib/modules/$KVER/kernel/drivers/net/ethernet/intel/e1000/e1000.ko
 ls -la "$T/etc/passwd" >"$H/passwd.before" 2>&1
 for kind in dotdot absolute symlink setuid notmodule outside overwrite; do
@@ -166,6 +169,7 @@ else
 	fail checksum-mismatch "rc=$rc $out"
 fi
 C=$(mktmp)
+_tmpdirs+=("$C")
 cp "$(pkg e1000)" "$C/e1000-kmp-amd64-6.1.190-1.x86_64.rpm"
 size=$(stat -c %s "$C/e1000-kmp-amd64-6.1.190-1.x86_64.rpm")
 printf 'XXXXXXXX' | dd of="$C/e1000-kmp-amd64-6.1.190-1.x86_64.rpm" bs=1 seek=$((size - 5000)) conv=notrunc 2>/dev/null
@@ -204,7 +208,9 @@ if mount -t tmpfs -o size=64k tmpfs "$C" 2>/dev/null && umount "$C"; then
 	umount "$U"
 	rmdir "$U"
 	for size in 160k 200k 240k 280k 320k 360k 600k; do
-		V=$(mktmp)/root
+		V=$(mktmp)
+		_tmpdirs+=("$V")
+		V=$V/root
 		mkdir -p "$V"
 		txn_root "$V"
 		mkdir -p "$V/var"
