@@ -198,8 +198,9 @@ static int repo_list(void)
 			json_object_object_add(o, "priority",
 					       json_object_new_int(c->priority));
 			json_object_object_add(o, "sslcacert",
-					       c->sslcacert ? json_object_new_string(c->sslcacert)
-							    : NULL);
+					       c->sslcacert ? json_object_new_string(
+								      c->sslcacert) :
+							      NULL);
 			json_object_object_add(o, "file", json_object_new_string(c->file));
 			json_object_object_add(o, "packages",
 					       repo ? json_object_new_int(
@@ -280,6 +281,8 @@ static void progress(void *userdata, const char *url, uint64_t now, uint64_t tot
 
 static int repo_refresh_verb(char **args, bool force)
 {
+	_cleanup_json_put_ struct json_object *array =
+		arg_json ? json_object_new_array() : NULL;
 	RepoConfig *configs = NULL;
 	size_t n = 0;
 	bool tty = isatty(STDERR_FILENO);
@@ -313,6 +316,27 @@ static int repo_refresh_verb(char **args, bool force)
 			fputs("\r\033[K", stderr);
 		free(p.url);
 		done++;
+		if (array) {
+			struct json_object *j = json_object_new_object();
+
+			json_object_object_add(j, "id", json_object_new_string(c->id));
+			json_object_object_add(j, "ok", json_object_new_boolean(r >= 0));
+			json_object_object_add(j, "changed",
+					       json_object_new_boolean(res.changed));
+			json_object_object_add(j, "packages",
+					       r >= 0 ? json_object_new_int64(
+								res.n_solvables) :
+							NULL);
+			json_object_object_add(j, "timestamp",
+					       r >= 0 ? json_object_new_int64(
+								(int64_t)res.timestamp) :
+							NULL);
+			json_object_object_add(j, "error",
+					       r < 0 ? json_object_new_string(
+							       res.error ?: strerror(-r)) :
+						       NULL);
+			json_object_array_add(array, j);
+		}
 		if (r < 0) {
 			if (res.error)
 				ret = log_error_errno(
@@ -326,12 +350,16 @@ static int repo_refresh_verb(char **args, bool force)
 		t = (time_t)res.timestamp;
 		if (gmtime_r(&t, &tm))
 			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
-		printf("Repository '%s': %u packages, metadata of %s%s.\n", c->id,
-		       res.n_solvables, when, res.changed ? "" : " (unchanged)");
+		if (!array)
+			printf("Repository '%s': %u packages, metadata of %s%s.\n", c->id,
+			       res.n_solvables, when, res.changed ? "" : " (unchanged)");
 	}
 	if (done == 0 && !args && ret == 0)
 		log_notice(
 			"No enabled repositories; add one with 'kmodctl repo add ID URL'.");
+	if (array)
+		puts(json_object_to_json_string_ext(
+			array, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	repo_configs_free(configs, n);
 	return ret;
 }
@@ -408,7 +436,9 @@ int verb_repo(int argc, char *argv[])
 			break;
 		case ARG_SSLCACERT:
 			if (optarg[0] != '/' || strpbrk(optarg, "\r\n")) {
-				log_error("Invalid --sslcacert '%s': give an absolute path.", optarg);
+				log_error(
+					"Invalid --sslcacert '%s': give an absolute path.",
+					optarg);
 				return EXIT_USAGE;
 			}
 			opts.sslcacert = optarg;

@@ -172,6 +172,15 @@ else
 	fail force-refresh "$out"
 fi
 
+# --- refresh --json
+json=$("$KMODCTL" --root "$R" repo refresh --json 2>&1)
+if python3 -c '
+import json, sys
+l = json.load(sys.stdin)
+assert len(l) == 1 and l[0]["id"] == "kmp" and l[0]["ok"] and not l[0]["changed"]
+assert l[0]["packages"] == int(sys.argv[1]) and l[0]["error"] is None
+' "$npkg" <<<"$json"; then pass refresh-json; else fail refresh-json "$json"; fi
+
 # --- a progress line on a terminal
 if command -v script >/dev/null; then
 	out=$(script -qec "$KMODCTL --root $R repo refresh --force" /dev/null 2>&1)
