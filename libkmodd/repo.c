@@ -686,12 +686,16 @@ int repo_refresh(const char *root, const RepoConfig *c, RepoRefreshFlags flags,
 			strerror(-r));
 	}
 	have_old = r >= 0;
-	if (have_old && m->timestamp < old.timestamp)
+	if (have_old && m->timestamp < old.timestamp) {
+		_cleanup_free_ char *sp = state_path(root, c->id);
+
 		return fail(ret, -ESTALE, repomd_url,
 			    "metadata timestamp %" PRIu64
 			    " is older than the last accepted %" PRIu64
-			    " (a replayed or rolled-back repository); refusing it",
-			    m->timestamp, old.timestamp);
+			    " (a replayed or rolled-back repository); refusing it (if the "
+			    "repository was rebuilt on purpose, remove %s)",
+			    m->timestamp, old.timestamp, strna(sp));
+	}
 
 	d = repomd_find(m, "primary");
 	if (!d || !d->location)
