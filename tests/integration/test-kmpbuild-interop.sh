@@ -193,5 +193,6 @@ if gpg --batch --passphrase '' --quick-gen-key 'kmodd test <test@kmodd.invalid>'
 else
 	skip repomd-signature "gpg cannot generate a key here"
 fi
+gpgconf --homedir "$GNUPGHOME" --kill gpg-agent >/dev/null 2>&1
 
 finish
