@@ -350,7 +350,7 @@ static int add_installed(Resolver *r)
 int resolver_new_bare(const char *root, const char *kver, Resolver **ret)
 {
 	_cleanup_resolver_free_ Resolver *r = NULL;
-	_cleanup_free_ char *dir = NULL;
+	_cleanup_free_ char *dir = NULL, *c0 = NULL, *c1 = NULL, *c2 = NULL, *c3 = NULL;
 	struct utsname u;
 	int k;
 
@@ -389,10 +389,19 @@ int resolver_new_bare(const char *root, const char *kver, Resolver **ret)
 			(void)strv_consume(&r->warnings, TAKE_PTR(w));
 	}
 
+	/* modprobe.d of the root, not of the host */
 	dir = path_join(root, "lib/modules", kver);
-	if (!dir)
+	c0 = path_join(root, "etc/modprobe.d");
+	c1 = path_join(root, "run/modprobe.d");
+	c2 = path_join(root, "usr/lib/modprobe.d");
+	c3 = path_join(root, "lib/modprobe.d");
+	if (!dir || !c0 || !c1 || !c2 || !c3)
 		return -ENOMEM;
-	r->kctx = kmod_new(dir, NULL);
+	{
+		const char *configs[] = { c0, c1, c2, c3, NULL };
+
+		r->kctx = kmod_new(dir, configs);
+	}
 	if (r->kctx) {
 		kmod_set_log_priority(r->kctx, LOG_ERR);
 		(void)kmod_load_resources(r->kctx);
@@ -880,10 +889,46 @@ static int describe_problem(Resolver *r, Solver *solv, Id problem, char ***probl
 
 /* Adds weak install jobs for the unfulfilled recommends (softdeps) of the packages the
  * transaction installs; modprobe loads those too. Returns how many were added. */
+static int add_alias_recommends(Resolver *r, Solver *solv, const char *kmod_arg, Queue *job)
+{
+	_cleanup_strv_free_ char **tree_mods = NULL;
+	_cleanup_free_ char *alias = strndup(kmod_arg, strlen(kmod_arg) - 4);
+	bool any_tree = false;
+	Queue c;
+	int added = 0, k;
+
+	if (!alias)
+		return -ENOMEM;
+	k = tree_lookup_modalias(r, alias, &tree_mods, &any_tree);
+	if (k < 0)
+		return k;
+	if (any_tree)
+		return 0;
+	queue_init(&c);
+	alias_lookup(r, alias, &c, NULL);
+	for (int i = 0; i < c.count; i++) {
+		Id p = c.elements[i];
+		bool queued = false;
+
+		if (solver_get_decisionlevel(solv, p) > 0)
+			continue;
+		for (int j = 0; j + 1 < job->count; j += 2)
+			if (job->elements[j + 1] == p &&
+			    (job->elements[j] & SOLVER_SELECTMASK) == SOLVER_SOLVABLE)
+				queued = true;
+		if (queued)
+			continue;
+		queue_push2(job, SOLVER_INSTALL | SOLVER_SOLVABLE | SOLVER_WEAK, p);
+		added++;
+	}
+	queue_free(&c);
+	return added;
+}
+
 static int add_recommends(Resolver *r, Solver *solv, Transaction *t, Queue *job, Queue *asked)
 {
 	Pool *pool = r->pool;
-	int added = 0;
+	int added = 0, k;
 
 	for (int i = 0; i < t->steps.count; i++) {
 		Id p = t->steps.elements[i];
@@ -895,6 +940,19 @@ static int add_recommends(Resolver *r, Solver *solv, Transaction *t, Queue *job,
 			Id q, qq;
 			bool done = false;
 
+			/* a softdep on an alias ("pre: platform:idma64") as kmod(platform:idma64.ko):
+			 * the packages that serve the alias, as modprobe resolves it */
+			if (!ISRELDEP(*dp)) {
+				const char *a = startswith(pool_id2str(pool, *dp), "kmod(");
+
+				if (a && strchr(a, ':') && endswith(a, ".ko)")) {
+					k = add_alias_recommends(r, solv, a, job);
+					if (k < 0)
+						return k;
+					added += k;
+					continue;
+				}
+			}
 			FOR_PROVIDES(q, qq, *dp)
 				if (solver_get_decisionlevel(solv, q) > 0) {
 					done = true;
@@ -1113,7 +1171,10 @@ int resolver_solve(Resolver *r, NeedKind kind, char *const *needs, InstallReason
 				goto finish;
 			}
 			t = solver_create_transaction(solv);
-			if (add_recommends(r, solv, t, &job, &asked) == 0)
+			k = add_recommends(r, solv, t, &job, &asked);
+			if (k < 0)
+				goto finish;
+			if (k == 0)
 				break;
 		}
 		transaction_order(t, 0);
