@@ -181,6 +181,21 @@ TEST(damage_detected)
 	c ^= 0x40;
 	ASSERT_EQ(pwrite(fd, &c, 1, (off_t)w.file_size - 5), 1);
 	ASSERT_ERROR(kmp_verify_file(path), EBADMSG);
+	c ^= 0x40;
+	ASSERT_EQ(pwrite(fd, &c, 1, (off_t)w.file_size - 5), 1);
+	ASSERT_OK(kmp_verify_file(path));
+
+	/* a flipped byte in the main header (its SHA-256 in the signature header) */
+	ASSERT_EQ(pread(fd, &c, 1, (off_t)w.header_end - 3), 1);
+	c ^= 0x01;
+	ASSERT_EQ(pwrite(fd, &c, 1, (off_t)w.header_end - 3), 1);
+	ASSERT_TRUE(kmp_verify_file(path) < 0);
+	c ^= 0x01;
+	ASSERT_EQ(pwrite(fd, &c, 1, (off_t)w.header_end - 3), 1);
+
+	/* truncated payload */
+	ASSERT_TRUE(ftruncate(fd, (off_t)w.file_size - 10) == 0);
+	ASSERT_TRUE(kmp_verify_file(path) < 0);
 
 	/* not a package at all */
 	ASSERT_OK(write_file_atomic(path, "hello", 5, 0644));
