@@ -75,6 +75,7 @@ typedef struct Txn {
 	char *moddir; /* <root>/lib/modules/<kver> */
 	char *state_dir;
 	char *journal;
+	char *db_path;
 	int moddir_fd;
 	char id[33];
 	char *action; /* "install" / "remove" */
@@ -103,6 +104,7 @@ static void txn_free(Txn *t)
 	free(t->moddir);
 	free(t->state_dir);
 	free(t->journal);
+	free(t->db_path);
 	safe_close(t->moddir_fd);
 	free(t->action);
 	free(t->command);
@@ -143,7 +145,8 @@ static int txn_new(const char *root, const char *kver, const char *action, const
 	    (command && !t->command))
 		return -ENOMEM;
 	t->journal = path_join(t->state_dir, "journal");
-	if (!t->journal)
+	t->db_path = path_join(t->state_dir, "kmodd.db");
+	if (!t->journal || !t->db_path)
 		return -ENOMEM;
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
 		return -EIO;
@@ -615,7 +618,7 @@ static void progress(const TxnOptions *o, const char *what)
 
 /* ---- lock ---- */
 
-static int take_lock(const char *root, int *ret_fd)
+static int take_lock(const char *root, int *ret_fd, TxnReport *rep)
 {
 	_cleanup_free_ char *dir = kmodd_path_state(root), *path = NULL;
 	_cleanup_close_ int fd = -EBADF;
@@ -623,17 +626,22 @@ static int take_lock(const char *root, int *ret_fd)
 
 	if (!dir)
 		return -ENOMEM;
-	r = mkdir_p(dir, 0755);
-	if (r < 0)
-		return r;
 	path = path_join(dir, "lock");
 	if (!path)
 		return -ENOMEM;
+	r = mkdir_p(dir, 0755);
+	if (r < 0)
+		return report_error(rep, r, dir, "cannot create: %s", strerror(-r));
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
 	if (fd < 0)
-		return negative_errno();
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
-		return errno == EWOULDBLOCK ? -EWOULDBLOCK : negative_errno();
+		return report_error(rep, negative_errno(), path, "cannot open the lock: %s",
+				    strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			return report_error(rep, -EWOULDBLOCK, path,
+					    "another kmodctl or kmodd is changing this system");
+		return report_error(rep, negative_errno(), path, "cannot lock: %s", strerror(errno));
+	}
 	*ret_fd = TAKE_FD(fd);
 	return 0;
 }
@@ -1290,10 +1298,10 @@ static int recover_locked(const char *root, TxnReport *rep)
 		return report_error(rep, r, t->moddir, "cannot open the module directory");
 	r = db_open(root, true, &db);
 	if (r < 0)
-		return report_error(rep, r, "var/lib/kmodd/kmodd.db", "cannot open the database");
+		return report_error(rep, r, t->db_path, "cannot open the database");
 	committed = db_history_find_txn(db, t->id, NULL);
 	if (committed < 0)
-		return report_error(rep, committed, "var/lib/kmodd/kmodd.db",
+		return report_error(rep, committed, t->db_path,
 				    "cannot read the database");
 	pk = history_packages(t);
 	what = strv_join(pk, " ");
@@ -1335,11 +1343,9 @@ int transaction_recover(const char *root, const char *kver, TxnReport *rep)
 	_cleanup_close_ int lock = -EBADF;
 	int r;
 
-	r = take_lock(root, &lock);
-	if (r == -EWOULDBLOCK)
-		return report_error(rep, r, NULL, "another kmodctl or kmodd is changing this system");
+	r = take_lock(root, &lock, rep);
 	if (r < 0)
-		return report_error(rep, r, "var/lib/kmodd/lock", "cannot take the lock");
+		return r;
 	return recover_locked(root, rep);
 }
 
@@ -1434,7 +1440,7 @@ static int plan_files(Txn *t, Db *db, DbPackage *replaced, size_t n_replaced, Tx
 							    "install this file");
 			r = db_file_owner(db, root_rel, &owner);
 			if (r < 0 && r != -ENOENT)
-				return report_error(rep, r, "var/lib/kmodd/kmodd.db",
+				return report_error(rep, r, t->db_path,
 						    "cannot read the database");
 			if (owner) {
 				for (size_t i = 0; i < n_replaced; i++)
@@ -1599,12 +1605,9 @@ int transaction_install(const char *root, const char *kver, const PackageRef *pk
 				    "install without requiring signatures");
 
 	if (!o->dry_run) {
-		r = take_lock(root, &lock);
-		if (r == -EWOULDBLOCK)
-			return report_error(rep, r, NULL,
-					    "another kmodctl or kmodd is changing this system");
+		r = take_lock(root, &lock, rep);
 		if (r < 0)
-			return report_error(rep, r, "var/lib/kmodd/lock", "cannot take the lock");
+			return r;
 		crash_point("install:locked");
 		r = recover_locked(root, rep);
 		if (r < 0)
@@ -1621,7 +1624,7 @@ int transaction_install(const char *root, const char *kver, const PackageRef *pk
 	if (r == -ENOENT && o->dry_run)
 		db = NULL;
 	else if (r < 0)
-		return report_error(rep, r, "var/lib/kmodd/kmodd.db", "cannot open the database");
+		return report_error(rep, r, t->db_path, "cannot open the database");
 
 	t->add = calloc(n + 1, sizeof(DbPackage));
 	t->rpm_paths = calloc(n + 1, sizeof(char *));
@@ -1661,7 +1664,7 @@ int transaction_install(const char *root, const char *kver, const PackageRef *pk
 			}
 			replaced[n_replaced++] = old;
 		} else if (r != -ENOENT) {
-			r = report_error(rep, r, "var/lib/kmodd/kmodd.db", "cannot read the database");
+			r = report_error(rep, r, t->db_path, "cannot read the database");
 			goto fail_plan;
 		}
 		p = &t->add[t->n_add];
@@ -1782,7 +1785,7 @@ int transaction_install(const char *root, const char *kver, const PackageRef *pk
 	/* the commit point */
 	r = txn_commit_db(t, db, &hid);
 	if (r < 0) {
-		report_error(rep, r, "var/lib/kmodd/kmodd.db", "cannot record the packages: %s",
+		report_error(rep, r, t->db_path, "cannot record the packages: %s",
 			     strerror(-r));
 		goto rollback;
 	}
@@ -1990,12 +1993,9 @@ int transaction_remove(const char *root, const char *kver, char *const *names,
 	if (!root || !kver || !rep)
 		return -EINVAL;
 	if (!o->dry_run) {
-		r = take_lock(root, &lock);
-		if (r == -EWOULDBLOCK)
-			return report_error(rep, r, NULL,
-					    "another kmodctl or kmodd is changing this system");
+		r = take_lock(root, &lock, rep);
 		if (r < 0)
-			return report_error(rep, r, "var/lib/kmodd/lock", "cannot take the lock");
+			return r;
 		crash_point("remove:locked");
 		r = recover_locked(root, rep);
 		if (r < 0)
@@ -2014,10 +2014,10 @@ int transaction_remove(const char *root, const char *kver, char *const *names,
 		return r;
 	}
 	if (r < 0)
-		return report_error(rep, r, "var/lib/kmodd/kmodd.db", "cannot open the database");
+		return report_error(rep, r, t->db_path, "cannot open the database");
 	r = db_list_packages(db, kver, &all, &n_all);
 	if (r < 0)
-		return report_error(rep, r, "var/lib/kmodd/kmodd.db", "cannot read the database");
+		return report_error(rep, r, t->db_path, "cannot read the database");
 	gone = calloc(n_all + 1, sizeof(bool));
 	if (!gone) {
 		r = -ENOMEM;
@@ -2136,7 +2136,7 @@ int transaction_remove(const char *root, const char *kver, char *const *names,
 	crash_point("remove:indexed");
 	r = txn_commit_db(t, db, &hid);
 	if (r < 0) {
-		report_error(rep, r, "var/lib/kmodd/kmodd.db", "cannot record the removal: %s",
+		report_error(rep, r, t->db_path, "cannot record the removal: %s",
 			     strerror(-r));
 		goto rollback;
 	}
