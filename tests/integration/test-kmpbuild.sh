@@ -36,6 +36,9 @@ HEX='function h(s) { sub(/^0[xX]/, "", s); sub(/^0+/, "", s); s = tolower(s); re
 stem() { local b=${1##*/}; echo "${b%%.ko*}"; }
 kname() { stem "$1" | tr - _; }
 
+# the shipped default base list is the fixtures' minimal base
+check default-base-list cmp "$SRC/kmpbuild/base-modules.list" "$SRC/tests/fixtures/base-modules.list"
+
 # 1. one package per non-base module, plus the base package
 ls "$repo/x86_64" | sort >"$T/files"
 while read -r p; do echo "$(stem "$p")-kmp-$fl-$ver-$rel.x86_64.rpm"; done <"$T/kmp.paths" >"$T/want.files"
