@@ -32,6 +32,7 @@ TEST(repo_config_parse_basic)
 			"[local]\n"
 			"baseurl=file:///srv/repo\n"
 			"gpgkey=file:///srv/key.asc\n"
+			"sslcacert=/etc/kmodd/ca.pem\n"
 			"enabled=no\n",
 			&c, &n, &w));
 	ASSERT_EQ(n, 2);
@@ -46,6 +47,8 @@ TEST(repo_config_parse_basic)
 	ASSERT_STREQ(c[1].id, "local");
 	ASSERT_TRUE(!c[1].name);
 	ASSERT_STREQ(c[1].gpgkey, "file:///srv/key.asc");
+	ASSERT_STREQ(c[1].sslcacert, "/etc/kmodd/ca.pem");
+	ASSERT_TRUE(!c[0].sslcacert);
 	ASSERT_TRUE(!c[1].enabled && c[1].gpgcheck);
 	ASSERT_EQ(c[1].priority, 99);
 	repo_configs_free(c, n);
