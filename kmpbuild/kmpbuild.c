@@ -176,8 +176,6 @@ static int parse_modules_dep(Build *b)
 		if (package_name(b, stem, &it->pkgname) < 0)
 			return log_oom();
 		b->n_items++;
-		/* keep the rest of the line for the second pass */
-		*colon = ':';
 	}
 	for (size_t i = 0; i < b->n_items; i++) {
 		r = hashmap_put(b->by_path, b->items[i].path, (void *)(uintptr_t)(i + 1));
@@ -191,7 +189,7 @@ static int parse_modules_dep(Build *b)
 			return log_oom();
 	}
 
-	/* second pass: dependencies (data was tokenised; re-read it) */
+	/* second pass, over a fresh copy (the first one tokenised the data): dependencies */
 	free(data);
 	data = NULL;
 	r = read_full_file(path, 0, &data, NULL);
