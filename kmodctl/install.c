@@ -152,11 +152,16 @@ int install_needs(Resolver *r, const char *kver, int kind, char *const *needs, i
 		return log_error_errno(k, "Failed to resolve %s: %m", what), EXIT_FAILURE;
 
 	if (!arg_json) {
-		if (res.n_install == 0)
+		if (res.n_install == 0 && strv_length((char **)needs) > 4)
+			printf("Nothing to install: all %zu are there for kernel %s.\n",
+			       strv_length((char **)needs), kver);
+		else if (res.n_install == 0) {
+			_cleanup_free_ char *mods = strv_join(res.modules, " ");
+
 			printf("Nothing to install: %s %s served by kernel %s as it is%s%s.\n", what,
 			       strv_length((char **)needs) > 1 ? "are" : "is", kver,
-			       res.modules ? "; modules: " : "",
-			       res.modules ? strv_join(res.modules, " ") : "");
+			       res.modules ? "; modules: " : "", strempty(mods));
+		}
 		print_plan(&res, kver, arg_dry_run);
 	}
 
