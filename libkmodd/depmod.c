@@ -141,7 +141,8 @@ typedef struct Depmod {
 	char *root, *kver, *dir;
 	Config cfg;
 	struct kmod_ctx *ctx;
-	Hashmap *sym_ids; /* name -> id + 1 */
+	uint32_t *sym_slots; /* open addressing: id + 1, 0 for empty */
+	size_t n_slots;        /* a power of two, at least twice n_syms */
 	char **syms;
 	size_t n_syms, alloc_syms;
 	Hashmap *mods; /* name -> Mod (owned) */
@@ -235,7 +236,7 @@ static Depmod *depmod_free(Depmod *d)
 		return NULL;
 	hashmap_free(d->mods);
 	hashmap_free(d->tree);
-	hashmap_free(d->sym_ids);
+	free(d->sym_slots);
 	free(d->syms);
 	for (size_t i = 0; i < d->n_dirs; i++)
 		free(d->dirs[i].path);
@@ -381,25 +382,76 @@ static const char *keep_strdup(Depmod *d, const char *s)
 
 /* ---- symbols ---- */
 
+static uint32_t sym_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+/* The slot of name: its id + 1, or 0 where it would go. */
+static uint32_t *sym_slot(const Depmod *d, const char *name)
+{
+	size_t mask = d->n_slots - 1, i = sym_hash(name) & mask;
+
+	for (;; i = (i + 1) & mask) {
+		uint32_t *slot = &d->sym_slots[i];
+
+		if (*slot == 0 || streq(d->syms[*slot - 1], name))
+			return slot;
+	}
+}
+
+static int sym_lookup(const Depmod *d, const char *name, uint32_t *ret)
+{
+	uint32_t *slot;
+
+	if (d->n_slots == 0)
+		return 0;
+	slot = sym_slot(d, name);
+	if (*slot == 0)
+		return 0;
+	*ret = *slot - 1;
+	return 1;
+}
+
+static int sym_grow(Depmod *d)
+{
+	size_t n = d->n_slots ? d->n_slots * 2 : 65536;
+	uint32_t *old = d->sym_slots;
+
+	d->sym_slots = calloc(n, sizeof(uint32_t));
+	if (!d->sym_slots) {
+		d->sym_slots = old;
+		return -ENOMEM;
+	}
+	d->n_slots = n;
+	for (size_t i = 0; i < d->n_syms; i++)
+		*sym_slot(d, d->syms[i]) = (uint32_t)i + 1;
+	free(old);
+	return 0;
+}
+
 /* name must stay valid as long as d (a kept buffer); copy says it must be copied first. */
 static int sym_intern_full(Depmod *d, const char *name, bool copy, uint32_t *ret)
 {
-	uintptr_t v = (uintptr_t)hashmap_get(d->sym_ids, name);
+	uint32_t *slot;
 	int r;
 
-	if (v > 0) {
-		*ret = (uint32_t)(v - 1);
+	if (sym_lookup(d, name, ret))
 		return 0;
-	}
+	if ((d->n_syms + 1) * 2 > d->n_slots && (r = sym_grow(d)) < 0)
+		return r;
 	if (!GREEDY_REALLOC(d->syms, d->alloc_syms, d->n_syms + 1))
 		return -ENOMEM;
 	if (copy && !(name = keep_strdup(d, name)))
 		return -ENOMEM;
-	r = hashmap_put(d->sym_ids, name, (void *)(uintptr_t)(d->n_syms + 1));
-	if (r < 0)
-		return r;
+	slot = sym_slot(d, name);
 	d->syms[d->n_syms] = (char *)name;
-	*ret = (uint32_t)d->n_syms++;
+	*slot = (uint32_t)++d->n_syms;
+	*ret = *slot - 1;
 	return 0;
 }
 
@@ -987,9 +1039,9 @@ static int depmod_new(const char *root, const char *kver, DepmodReport *rep, Dep
 	d->root = strdup(root);
 	d->kver = strdup(kver);
 	d->dir = path_join(root, "lib/modules", kver);
-	d->sym_ids = hashmap_new(NULL, NULL);
+
 	d->mods = hashmap_new(NULL, mod_free);
-	if (!d->root || !d->kver || !d->dir || !d->sym_ids || !d->mods)
+	if (!d->root || !d->kver || !d->dir || !d->mods)
 		return -ENOMEM;
 	if (access(d->dir, F_OK) < 0)
 		return report_error(rep, negative_errno(), d->dir, "no module directory");
@@ -1152,10 +1204,8 @@ static int compute_deps(Depmod *d)
 			bool dup = false;
 
 			if (d->syms[id][0] == '.') {
-				uintptr_t v = (uintptr_t)hashmap_get(d->sym_ids, d->syms[id] + 1);
-				if (v == 0)
+				if (!sym_lookup(d, d->syms[id] + 1, &id))
 					continue;
-				id = (uint32_t)(v - 1);
 			}
 			o = owner[id];
 			if (!o)
