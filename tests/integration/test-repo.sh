@@ -139,6 +139,34 @@ for scheme in http file; do
 	fi
 done
 
+# --- zstd-compressed primary metadata (what newer createrepo_c writes)
+mkdir -p "$T/zst/repodata"
+p=$(primary_of "$T/repo")
+zcat "$p" | zstd -q -3 -o "$T/zst/primary.xml.zst"
+zsum=$(sha256sum "$T/zst/primary.xml.zst" | cut -d' ' -f1)
+mv "$T/zst/primary.xml.zst" "$T/zst/repodata/$zsum-primary.xml.zst"
+python3 - "$T/repo/repodata/repomd.xml" "$T/zst/repodata/repomd.xml" "$(basename "$p")" "$zsum" \
+	"$(stat -c %s "$T/zst/repodata/$zsum-primary.xml.zst")" <<'PY'
+import re, sys
+src, dst, old, zsum, zsize = sys.argv[1:]
+t = open(src).read()
+oldsum = old[:64]
+t = t.replace(oldsum + "</checksum>", zsum + "</checksum>")
+t = t.replace("repodata/" + old, "repodata/%s-primary.xml.zst" % zsum)
+t = re.sub(r'(<location href="repodata/%s-primary.xml.zst"/>\s*<timestamp>\d+</timestamp>\s*<size>)\d+' % zsum,
+           lambda m: m.group(1) + zsize, t)
+open(dst, "w").write(t)
+PY
+R=$T/root-zst
+mkdir -p "$R"
+"$KMODCTL" --root "$R" repo add kmp "$(repo_file_url "$T/zst")" --no-gpgcheck >/dev/null
+out=$("$KMODCTL" --root "$R" repo refresh 2>&1)
+if [[ "$out" == "Repository 'kmp': $npkg packages, metadata of "*"." ]] && [ -f "$R/var/cache/kmodd/repos/kmp/$zsum.solv" ]; then
+	pass refresh-zstd-primary
+else
+	fail refresh-zstd-primary "$out"
+fi
+
 # --- a second refresh reuses the .solv: the primary metadata is gone from the server and
 # nothing fails; the pool still loads from the .solv alone.
 R=$T/root-http
