@@ -543,20 +543,21 @@ typedef struct Method {
 	const char *name;
 	int (*run)(Connection *c, VarlinkCall *call);
 	bool privileged;
+	bool takes_parameters;
 } Method;
 
 static const Method methods[] = {
-	{ VARLINK_INTERFACE ".Status", method_status, false },
-	{ VARLINK_INTERFACE ".List", method_list, false },
-	{ VARLINK_INTERFACE ".Monitor", method_monitor, false },
-	{ VARLINK_INTERFACE ".HandleModalias", method_handle_modalias, true },
-	{ VARLINK_INTERFACE ".Install", method_install, true },
-	{ VARLINK_INTERFACE ".Remove", method_remove, true },
-	{ VARLINK_INTERFACE ".Ensure", method_ensure, true },
-	{ VARLINK_INTERFACE ".Scan", method_scan, true },
-	{ VARLINK_INTERFACE ".Refresh", method_refresh, true },
-	{ "org.varlink.service.GetInfo", method_get_info, false },
-	{ "org.varlink.service.GetInterfaceDescription", method_get_description, false },
+	{ VARLINK_INTERFACE ".Status", method_status, false, false },
+	{ VARLINK_INTERFACE ".List", method_list, false, false },
+	{ VARLINK_INTERFACE ".Monitor", method_monitor, false, false },
+	{ VARLINK_INTERFACE ".HandleModalias", method_handle_modalias, true, true },
+	{ VARLINK_INTERFACE ".Install", method_install, true, true },
+	{ VARLINK_INTERFACE ".Remove", method_remove, true, true },
+	{ VARLINK_INTERFACE ".Ensure", method_ensure, true, true },
+	{ VARLINK_INTERFACE ".Scan", method_scan, true, false },
+	{ VARLINK_INTERFACE ".Refresh", method_refresh, true, false },
+	{ "org.varlink.service.GetInfo", method_get_info, false, false },
+	{ "org.varlink.service.GetInterfaceDescription", method_get_description, false, true },
 };
 
 static int connection_dispatch(Connection *c, const char *msg, size_t size)
@@ -585,6 +586,13 @@ static int connection_dispatch(Connection *c, const char *msg, size_t size)
 			r = call.oneway ? 0
 					: reply_error_string(c, VARLINK_ERROR_PERMISSION_DENIED, "message",
 							     "only root may change the system");
+		} else if (!methods[i].takes_parameters &&
+			   json_object_object_length(call.parameters) > 0) {
+			json_object_object_foreach(call.parameters, key, val) {
+				(void)val;
+				r = call.oneway ? 0 : reply_invalid(c, key);
+				break;
+			}
 		} else if (c->m->stopping && methods[i].privileged)
 			r = call.oneway ? 0 : reply_error(c, VARLINK_ERROR_STOPPING, NULL);
 		else

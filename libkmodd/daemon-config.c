@@ -523,14 +523,23 @@ static bool modalias_vendor(const char *modalias, char *bus, size_t bus_size, ch
 		return false;
 	memcpy(bus, modalias, colon - modalias);
 	bus[colon - modalias] = 0;
+	size_t width;
+
 	v = colon + 1;
 	if (*v != 'v')
 		return false;
 	v++;
-	while (*v == '0' && isxdigit((unsigned char)v[1]))
+	/* fixed width: usb:vXXXXpXXXX..., pci:vXXXXXXXXdXXXXXXXX... and the like */
+	width = streq(bus, "usb") ? 4 : 8;
+	for (size_t i = 0; i < width; i++)
+		if (!isxdigit((unsigned char)v[i]))
+			return false;
+	while (width > 1 && *v == '0') {
 		v++;
-	while (isxdigit((unsigned char)*v) && n + 1 < vendor_size && n < 8)
-		vendor[n++] = tolower((unsigned char)*v++);
+		width--;
+	}
+	for (; n < width && n + 1 < vendor_size; n++)
+		vendor[n] = tolower((unsigned char)v[n]);
 	vendor[n] = 0;
 	return n > 0;
 }
