@@ -28,6 +28,8 @@ static const Verb verbs[] = {
 	{ "why", verb_why, "say why a KMP is installed and what requires it" },
 	{ "verify", verb_verify, "check installed files, pending transactions and indexes" },
 	{ "recover", verb_recover, "finish or roll back an interrupted transaction" },
+	{ "audit", verb_audit, "tell whether each installed module would load on a kernel (KABI), and more" },
+	{ "kernel", verb_kernel, "add or remove a kernel: weak-updates links for compatible KMP modules" },
 	{ "search", verb_search, "search the repositories' packages by name, module or summary" },
 	{ "what-provides", verb_what_provides, "which packages provide a capability or serve a modalias" },
 	{ "install", verb_install, "install the KMPs of a module, package or device modalias" },

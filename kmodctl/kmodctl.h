@@ -79,6 +79,8 @@ int verb_history(int argc, char *argv[]);
 int verb_why(int argc, char *argv[]);
 int verb_verify(int argc, char *argv[]);
 int verb_recover(int argc, char *argv[]);
+int verb_audit(int argc, char *argv[]);
+int verb_kernel(int argc, char *argv[]);
 /* For the resolving verbs (install.c): the resolver of --root/--kernel with warnings logged;
  * resolve needs, show the plan, confirm, install and load (returns an exit status). */
 typedef struct Resolver Resolver;
