@@ -157,6 +157,7 @@ typedef struct Depmod {
 	char **keep; /* buffers the modules' strings point into */
 	size_t n_keep, alloc_keep;
 	unsigned long generation;
+	size_t prev_size[F_MAX]; /* sizes of the previous generation, to size the buffers */
 	DepmodReport *rep;
 } Depmod;
 
@@ -1596,13 +1597,24 @@ typedef struct AliasJob {
 	Depmod *d;
 	Output *o;
 	int r;
+	double ms;
 } AliasJob;
+
+static double mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
 
 static void *alias_job(void *p)
 {
 	AliasJob *j = p;
+	double t = mono_ms();
 
 	j->r = write_aliases(j->d, j->o);
+	j->ms = mono_ms() - t;
 	return NULL;
 }
 
@@ -1617,6 +1629,10 @@ static int compute(Depmod *d, Output *o, bool builtin)
 	if (r < 0)
 		return r;
 	phase("order");
+	/* room for about the previous sizes: growing megabytes by doubling copies them */
+	for (int f = 0; f < F_MAX; f++)
+		if (d->prev_size[f] > 0 && kbuf_reserve(&o->buf[f], d->prev_size[f] + 65536) < 0)
+			return -ENOMEM;
 	r = compute_deps(d);
 	if (r < 0)
 		return r;
@@ -1625,11 +1641,20 @@ static int compute(Depmod *d, Output *o, bool builtin)
 	threaded = pthread_create(&thread, NULL, alias_job, &job) == 0;
 	if (!threaded)
 		job.r = write_aliases(d, o);
-	r = write_deps(d, o);
-	if (r >= 0)
-		r = write_symbols(d, o);
-	if (threaded)
-		pthread_join(thread, NULL);
+	{
+		double t0 = mono_ms(), t1, t2;
+
+		r = write_deps(d, o);
+		t1 = mono_ms();
+		if (r >= 0)
+			r = write_symbols(d, o);
+		t2 = mono_ms();
+		if (threaded)
+			pthread_join(thread, NULL);
+		log_debug("depmod: modules.dep %.2f ms, modules.symbols %.2f ms, modules.alias %.2f ms "
+			  "(beside them)",
+			  t1 - t0, t2 - t1, job.ms);
+	}
 	if (r < 0)
 		return r;
 	if (job.r < 0)
@@ -1835,6 +1860,7 @@ static int cache_load(Depmod *d, Hashmap **ret)
 			log_debug("depmod: %s changed since the cache was written", fpath);
 			return 0;
 		}
+		d->prev_size[fingerprinted[i]] = (size_t)sz;
 	}
 	if (!(l = next_line(&p, end)) || sscanf(l, "symbols %lu", &n_syms) != 1 || n_syms > UINT32_MAX)
 		return 0;
