@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -433,6 +434,23 @@ static bool rel_path_ok(const char *p)
 	return true;
 }
 
+/* What a journal may name: files and directories below updates/ or extra/; temporaries
+ * and backups (beside: the file they stand for) beside it with kmodd's prefix. */
+static bool journal_path_ok(const char *p, const char *beside)
+{
+	const char *slash;
+
+	if (!rel_path_ok(p) || !(startswith(p, "updates") || startswith(p, "extra")))
+		return false;
+	if (!beside)
+		return true;
+	slash = strrchr(p, '/');
+	if (!slash || !startswith(slash + 1, TMP_PREFIX))
+		return false;
+	return strncmp(p, beside, (size_t)(slash - p) + 1) == 0 &&
+	       !strchr(beside + (slash - p) + 1, '/');
+}
+
 static int json_to_package(json_object *o, DbPackage *p)
 {
 	json_object *files, *v;
@@ -487,30 +505,28 @@ static int json_to_package(json_object *o, DbPackage *p)
 	return 0;
 }
 
-/* Reads <root>/var/lib/kmodd/journal: 0 and *ret NULL when there is none. */
-static int txn_load_journal(const char *root, Txn **ret)
+/* Parses a journal; the paths it names must stay below the module directory. */
+static int txn_parse_journal(const char *root, const char *data, size_t size, Txn **ret)
 {
 	_cleanup_(txn_freep) Txn *t = NULL;
 	_cleanup_(json_object_putp) json_object *o = NULL;
-	_cleanup_free_ char *state = NULL, *path = NULL, *data = NULL;
+	struct json_tokener *tok;
 	json_object *files, *add, *v;
 	const char *id, *action, *kver;
 	int r;
 
-	state = kmodd_path_state(root);
-	if (!state)
+	if (size > INT_MAX)
+		return -EFBIG;
+	tok = json_tokener_new();
+	if (!tok)
 		return -ENOMEM;
-	path = path_join(state, "journal");
-	if (!path)
-		return -ENOMEM;
-	r = read_full_file(path, 64 * 1024 * 1024, &data, NULL);
-	if (r == -ENOENT) {
-		*ret = NULL;
-		return 0;
+	o = json_tokener_parse_ex(tok, data, (int)size);
+	if (o && tok->char_offset != (int)size &&
+	    strspn(data + tok->char_offset, " \t\n") != size - (size_t)tok->char_offset) {
+		json_object_put(o);
+		o = NULL; /* trailing garbage */
 	}
-	if (r < 0)
-		return r;
-	o = json_tokener_parse(data);
+	json_tokener_free(tok);
 	if (!o || !json_object_is_type(o, json_type_object))
 		return -EBADMSG;
 	if (!json_object_object_get_ex(o, "version", &v) || json_object_get_int(v) != JOURNAL_VERSION)
@@ -546,8 +562,9 @@ static int txn_load_journal(const char *root, Txn **ret)
 		if ((r = jdup(f, "final", &tf->final)) < 0 || (r = jdup(f, "temp", &tf->temp)) < 0 ||
 		    (r = jdup(f, "backup", &tf->backup)) < 0)
 			return r;
-		if (!rel_path_ok(tf->final) || (tf->temp && !rel_path_ok(tf->temp)) ||
-		    (tf->backup && !rel_path_ok(tf->backup)))
+		if (!journal_path_ok(tf->final, NULL) ||
+		    (tf->temp && !journal_path_ok(tf->temp, tf->final)) ||
+		    (tf->backup && !journal_path_ok(tf->backup, tf->final)))
 			return -EBADMSG;
 	}
 	if ((r = jstrv(o, "dirs", &t->dirs)) < 0 || (r = jstrv(o, "remove", &t->remove)) < 0 ||
@@ -555,8 +572,11 @@ static int txn_load_journal(const char *root, Txn **ret)
 	    (r = jstrv(o, "unload", &t->unload)) < 0)
 		return r;
 	STRV_FOREACH(d, t->dirs)
-		if (!rel_path_ok(*d))
+		if (!journal_path_ok(*d, NULL))
 			return -EBADMSG;
+	if (!streq(t->state, "prepared") && !streq(t->state, "placing") &&
+	    !streq(t->state, "indexing"))
+		return -EBADMSG;
 	if (json_object_object_get_ex(o, "add", &add) && json_object_is_type(add, json_type_array)) {
 		size_t n = json_object_array_length(add);
 
@@ -573,6 +593,36 @@ static int txn_load_journal(const char *root, Txn **ret)
 	}
 	*ret = TAKE_PTR(t);
 	return 0;
+}
+
+int transaction_journal_check(const char *data, size_t size)
+{
+	_cleanup_(txn_freep) Txn *t = NULL;
+
+	return txn_parse_journal("/", data, size, &t);
+}
+
+/* Reads <root>/var/lib/kmodd/journal: 0 and *ret NULL when there is none. */
+static int txn_load_journal(const char *root, Txn **ret)
+{
+	_cleanup_free_ char *state = NULL, *path = NULL, *data = NULL;
+	size_t size = 0;
+	int r;
+
+	state = kmodd_path_state(root);
+	if (!state)
+		return -ENOMEM;
+	path = path_join(state, "journal");
+	if (!path)
+		return -ENOMEM;
+	r = read_full_file(path, 64 * 1024 * 1024, &data, &size);
+	if (r == -ENOENT) {
+		*ret = NULL;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	return txn_parse_journal(root, data, size, ret);
 }
 
 /* ---- report helpers ---- */

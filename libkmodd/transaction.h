@@ -90,5 +90,9 @@ int transaction_remove(const char *root, const char *kver, char *const *names,
  * provides; versions compared for "=")? What reverse dependencies and `why` use. */
 bool package_satisfies(const PackageRef *provider, const char *requirement);
 
+/* Parses a journal as recovery does, changing nothing: 0 when it would be accepted,
+ * -EBADMSG/-EPROTONOSUPPORT when not. For the fuzzer. */
+int transaction_journal_check(const char *data, size_t size);
+
 /* Roll a pending transaction back or forward; 0 when there was none, 1 when one was handled. */
 int transaction_recover(const char *root, const char *kver, TxnReport *rep);
