@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
 #include <fnmatch.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <solv/knownid.h>
 #include <solv/dataiterator.h>
@@ -10,6 +13,7 @@
 #include <solv/repo.h>
 #include <solv/repo_rpmmd.h>
 #include <solv/repo_solv.h>
+#include <solv/repo_write.h>
 #include <solv/repodata.h>
 #include <solv/solv_xfopen.h>
 #include <solv/solver.h>
@@ -222,12 +226,116 @@ static void add_ksym(Resolver *r, Solvable *s, const char *sym, uint32_t crc)
 	s->provides = repo_addid_dep(r->system, s->provides, dep_with_evr(r->pool, name, v), 0);
 }
 
+/* The kernel's solvable is cached as <root>/var/cache/kmodd/system/<kver>-<key>.solv, the key
+ * hashing what it is made of (modules.dep, modules.builtin, Module.symvers: path, size,
+ * mtime), so a warm start reads no Module.symvers. A cache that cannot be written is no
+ * error. */
+#define SYSTEM_CACHE_FORMAT "kmodd-system-1"
+
+static void hash_file(uint64_t *h, const char *path)
+{
+	struct stat st;
+	char buf[128];
+	int n;
+
+	n = stat(path, &st) < 0
+		    ? snprintf(buf, sizeof(buf), "%s:absent;", path)
+		    : snprintf(buf, sizeof(buf), "%s:%lld:%lld.%ld;", path, (long long)st.st_size,
+			       (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+	for (int i = 0; i < n && i < (int)sizeof(buf); i++) {
+		*h ^= (unsigned char)buf[i];
+		*h *= 0x100000001b3ULL;
+	}
+}
+
+static char *system_cache_path(Resolver *r, const char *svpath)
+{
+	_cleanup_free_ char *cache = NULL, *dep = NULL, *builtin = NULL, *name = NULL;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	const char *parts[] = { SYSTEM_CACHE_FORMAT, r->kver, r->flavour };
+
+	for (size_t i = 0; i < ELEMENTSOF(parts); i++)
+		for (const char *c = parts[i]; *c; c++) {
+			h ^= (unsigned char)*c;
+			h *= 0x100000001b3ULL;
+		}
+	dep = path_join(r->root, "lib/modules", r->kver, "modules.dep");
+	builtin = path_join(r->root, "lib/modules", r->kver, "modules.builtin");
+	cache = kmodd_path_cache(r->root);
+	if (!dep || !builtin || !cache)
+		return NULL;
+	hash_file(&h, dep);
+	hash_file(&h, builtin);
+	hash_file(&h, svpath ?: "-");
+	if (asprintf(&name, "system/%s-%016llx.solv", r->kver, (unsigned long long)h) < 0)
+		return NULL;
+	return path_join(cache, name);
+}
+
+static int system_cache_load(Resolver *r, const char *path)
+{
+	_cleanup_fclose_ FILE *f = NULL;
+	Solvable *s;
+
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	if (repo_add_solv(r->system, f, 0) != 0 || r->system->nsolvables != 1) {
+		log_debug("%s: %s, rebuilding", path, pool_errstr(r->pool));
+		repo_empty(r->system, 1);
+		return -EBADMSG;
+	}
+	r->kernel_p = r->system->start;
+	s = r->pool->solvables + r->kernel_p;
+	if (s->name != r->kernel_name) {
+		repo_empty(r->system, 1);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static void system_cache_save(Resolver *r, const char *path)
+{
+	_cleanup_free_ char *dir = NULL, *tmp = NULL, *prefix = NULL;
+	_cleanup_fclose_ FILE *f = NULL;
+	const char *slash = strrchr(path, '/');
+	DIR *d;
+	struct dirent *de;
+
+	dir = strndup(path, (size_t)(slash - path));
+	if (!dir || asprintf(&tmp, "%s.%d.tmp", path, (int)getpid()) < 0 ||
+	    asprintf(&prefix, "%s-", r->kver) < 0)
+		return;
+	if (mkdir_p(dir, 0755) < 0)
+		return;
+	f = fopen(tmp, "wxe");
+	if (!f)
+		return;
+	if (repo_write(r->system, f) != 0 || fflush(f) != 0 || ferror(f)) {
+		(void)unlink(tmp);
+		return;
+	}
+	if (rename(tmp, path) < 0) {
+		(void)unlink(tmp);
+		return;
+	}
+	/* older generations of this kernel's cache */
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((de = readdir(d)))
+		if (startswith(de->d_name, prefix) && endswith(de->d_name, ".solv") &&
+		    !streq(de->d_name, slash + 1))
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+}
+
 /* The kernel being served: kernel-<flavour> with kernel-uname-r, kmod() for every module
  * of its tree and ksym() for vmlinux's exports and those of the modules it has. */
 static int add_kernel(Resolver *r)
 {
 	_cleanup_(symvers_freep) Symvers *sv = NULL;
-	_cleanup_free_ char *svpath = NULL, *evr = NULL, *name = NULL;
+	_cleanup_free_ char *svpath = NULL, *evr = NULL, *name = NULL, *cache = NULL;
 	const char *dash;
 	Solvable *s;
 	const char *mod;
@@ -256,6 +364,16 @@ static int add_kernel(Resolver *r)
 		return -ENOMEM;
 
 	r->kernel_name = pool_str2id(r->pool, name, 1);
+
+	k = symvers_find(r->root, r->kver, &svpath);
+	if (k < 0) {
+		free(svpath);
+		svpath = NULL;
+	}
+	cache = system_cache_path(r, svpath);
+	if (cache && system_cache_load(r, cache) >= 0)
+		return 0;
+
 	r->kernel_p = repo_add_solvable(r->system);
 	s = r->pool->solvables + r->kernel_p;
 	s->name = r->kernel_name;
@@ -275,9 +393,7 @@ static int add_kernel(Resolver *r)
 					     pool_str2id(r->pool, cap, 1), 0);
 	}
 
-	k = symvers_find(r->root, r->kver, &svpath);
-	if (k >= 0)
-		k = symvers_load(svpath, &sv, NULL);
+	k = svpath ? symvers_load(svpath, &sv, NULL) : -ENOENT;
 	if (k < 0) {
 		_cleanup_free_ char *w = NULL;
 
@@ -300,6 +416,8 @@ static int add_kernel(Resolver *r)
 		}
 		add_ksym(r, s, e->symbol, e->crc);
 	}
+	if (cache)
+		system_cache_save(r, cache);
 	return 0;
 }
 

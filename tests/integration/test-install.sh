@@ -20,6 +20,8 @@ cp -r "$SRC/policies/sets" "$tmpl/usr/lib/kmodd/policies/"
 "$KMODCTL" --root "$tmpl" repo add kmp "$url" --no-gpgcheck >/dev/null &&
 	"$KMODCTL" --root "$tmpl" repo refresh >/dev/null ||
 	{ fail setup "repo add/refresh failed"; finish; }
+# the kernel's solvable cache (var/cache/kmodd/system/) made once, shared by the copies
+"$KMODCTL" --root "$tmpl" install --dry-run e1000 >/dev/null 2>&1
 
 fresh_root() { # dest
 	rm -rf "$1"

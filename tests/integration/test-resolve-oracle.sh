@@ -29,6 +29,8 @@ find "$tmpl/usr/src" -mindepth 2 -maxdepth 2 ! -name Module.symvers -exec rm -rf
 "$KMODCTL" --root "$tmpl" repo add kmp "$url" --no-gpgcheck >/dev/null &&
 	"$KMODCTL" --root "$tmpl" repo refresh >/dev/null ||
 	{ fail setup "repo add/refresh failed"; finish; }
+# the kernel's solvable cache (var/cache/kmodd/system/) made once, shared by the copies
+"$KMODCTL" --root "$tmpl" install --dry-run e1000 >/dev/null 2>&1
 
 base=$work/base.list
 awk -F: '{ n = $1; sub(/.*\//, "", n); sub(/\.ko.*/, "", n); gsub(/-/, "_", n); print n }' \
