@@ -23,19 +23,17 @@ int verb_remove(int argc, char *argv[])
 {
 	enum {
 		ARG_FORCE = ARG_VERB_BASE,
-		ARG_DRY_RUN,
 	};
+	/* --dry-run and -y/--yes are common options (arg_dry_run, arg_yes) */
 	static const struct option options[] = {
 		COMMON_LONG_OPTIONS,
 		{ "force", no_argument, NULL, ARG_FORCE },
-		{ "dry-run", no_argument, NULL, ARG_DRY_RUN },
-		{ "yes", no_argument, NULL, 'y' },
 		{},
 	};
 	_cleanup_(txn_report_done) TxnReport plan = {}, rep = {};
 	_cleanup_free_ char *kver = NULL, *command = NULL;
 	_cleanup_strv_free_ char **names = NULL;
-	bool force = false, dry_run = false, yes = false;
+	bool force = false, dry_run, yes;
 	TxnOptions o = {};
 	int c, r;
 
@@ -46,14 +44,8 @@ int verb_remove(int argc, char *argv[])
 		case 'h':
 			help();
 			return 0;
-		case 'y':
-			yes = true;
-			break;
 		case ARG_FORCE:
 			force = true;
-			break;
-		case ARG_DRY_RUN:
-			dry_run = true;
 			break;
 		default:
 			return EXIT_USAGE;
@@ -62,6 +54,8 @@ int verb_remove(int argc, char *argv[])
 	/* --dry-run and -y are common options too */
 	dry_run = dry_run || arg_dry_run;
 	yes = yes || arg_yes;
+	dry_run = arg_dry_run;
+	yes = arg_yes;
 	for (int i = optind; i < argc; i++)
 		if (strv_extend(&names, argv[i]) < 0)
 			return log_oom();
