@@ -5,7 +5,10 @@
 #include <inttypes.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <grp.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -526,71 +529,142 @@ static const char *compression_suffix(const char *location)
 	return "";
 }
 
+/* The XML parser is the code that reads the most untrusted input: it runs in a child
+ * process without privileges (uid/gid nobody when started as root, no supplementary groups,
+ * no_new_privs, a 1 GiB output limit), holding only the downloaded file and the new .solv
+ * open. The child answers "OK <packages>" or "ERR <message>" on a pipe. */
+#define PARSER_UID 65534
+#define PARSER_MAX_OUTPUT (1024ull * 1024 * 1024)
+
+static _Noreturn void parse_child(const char *id, const char *name, int in_fd, int out_fd,
+				  int msg_fd)
+{
+	struct rlimit fsize = { PARSER_MAX_OUTPUT, PARSER_MAX_OUTPUT };
+	_cleanup_free_ char *msg = NULL;
+	Pool *pool;
+	Repo *repo;
+	FILE *in, *out;
+	char buf[1024];
+	int n;
+
+	(void)setrlimit(RLIMIT_FSIZE, &fsize);
+	if (geteuid() == 0 && (setgroups(0, NULL) < 0 ||
+			       setresgid(PARSER_UID, PARSER_UID, PARSER_UID) < 0 ||
+			       setresuid(PARSER_UID, PARSER_UID, PARSER_UID) < 0)) {
+		n = snprintf(buf, sizeof(buf), "ERR cannot drop privileges: %m");
+		(void)!write(msg_fd, buf, (size_t)n);
+		_exit(1);
+	}
+	(void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	log_debug("parsing %s as uid %u", name, (unsigned)getuid());
+
+	pool = pool_create();
+	repo = repo_create(pool, id);
+	in = solv_xfopen_fd(name, in_fd, "r");
+	if (!in) {
+		n = snprintf(buf, sizeof(buf), "ERR cannot open: %m");
+		(void)!write(msg_fd, buf, (size_t)n);
+		_exit(1);
+	}
+	if (repo_add_rpmmd(repo, in, NULL, 0) != 0) {
+		(void)solv_error(pool, name, &msg);
+		n = snprintf(buf, sizeof(buf), "ERR %s", strna(msg));
+		(void)!write(msg_fd, buf, (size_t)n);
+		_exit(1);
+	}
+	repo_internalize(repo);
+	out = fdopen(out_fd, "w");
+	if (!out || repo_write(repo, out) != 0 || fflush(out) != 0) {
+		n = snprintf(buf, sizeof(buf), "ERR cannot write the cache: %m");
+		(void)!write(msg_fd, buf, (size_t)n);
+		_exit(1);
+	}
+	n = snprintf(buf, sizeof(buf), "OK %d", repo->nsolvables);
+	(void)!write(msg_fd, buf, (size_t)n);
+	_exit(0);
+}
+
 /* Parses primary metadata and writes the .solv; returns the number of packages. */
 static int build_solv(const char *id, const char *primary, const char *solv,
 		      char **ret_msg)
 {
-	_cleanup_(pool_freep) Pool *pool = NULL;
-	_cleanup_free_ char *tmp = NULL;
-	_cleanup_close_ int fd = -EBADF;
-	FILE *in, *out;
-	Repo *repo;
-	int r, n;
+	_cleanup_free_ char *tmp = NULL, *dir = NULL;
+	_cleanup_close_ int in = -EBADF, out = -EBADF, msg_r = -EBADF, msg_w = -EBADF;
+	const char *base = strrchr(solv, '/');
+	char buf[1024];
+	size_t got = 0;
+	int pipefd[2], status, r, n = -1;
+	pid_t pid;
 
-	pool = pool_create();
-	if (!pool)
+	dir = strndup(solv, (size_t)(base - solv));
+	/* ".#name.solv.XXXXXX" beside the target: cleaned up by the next refresh */
+	if (!dir || asprintf(&tmp, "%s/.#%s.XXXXXX", dir, base + 1) < 0)
 		return -ENOMEM;
-	repo = repo_create(pool, id);
-	in = solv_xfopen(primary, "r");
-	if (!in) {
+	in = open(primary, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (in < 0) {
 		r = negative_errno();
 		if (asprintf(ret_msg, "cannot open: %s", strerror(-r)) < 0)
 			*ret_msg = NULL;
 		return r;
 	}
-	r = repo_add_rpmmd(repo, in, NULL, 0);
-	fclose(in);
-	if (r != 0)
-		return solv_error(pool, primary, ret_msg);
-	repo_internalize(repo);
-	n = repo->nsolvables;
-
-	if (asprintf(&tmp, "%s.XXXXXX", solv) < 0)
-		return -ENOMEM;
-	{
-		char *slash = strrchr(tmp, '/');
-		/* ".#name.solv.XXXXXX" beside the target: cleaned up by the next refresh */
-		_cleanup_free_ char *t = NULL;
-		if (asprintf(&t, "%.*s/.#%s", (int)(slash - tmp), tmp, slash + 1) < 0)
-			return -ENOMEM;
-		free(tmp);
-		tmp = TAKE_PTR(t);
-	}
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
+	out = mkostemp(tmp, O_CLOEXEC);
+	if (out < 0)
 		return negative_errno();
-	out = fdopen(fd, "w");
-	if (!out) {
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
 		r = negative_errno();
 		goto fail;
 	}
-	TAKE_FD(fd);
-	if (repo_write(repo, out) != 0) {
-		r = solv_error(pool, solv, ret_msg);
-		fclose(out);
-		goto fail;
-	}
-	if (fflush(out) != 0 || fchmod(fileno(out), 0644) < 0 || fsync(fileno(out)) < 0) {
-		r = negative_errno();
-		fclose(out);
-		goto fail;
-	}
-	if (fclose(out) != 0 || rename(tmp, solv) < 0) {
+	msg_r = pipefd[0];
+	msg_w = pipefd[1];
+
+	pid = fork();
+	if (pid < 0) {
 		r = negative_errno();
 		goto fail;
 	}
-	(void)fsync_directory_of(solv);
-	return n;
+	if (pid == 0) {
+		msg_r = safe_close(msg_r);
+		parse_child(id, primary, in, out, msg_w);
+	}
+	msg_w = safe_close(msg_w);
+	for (;;) {
+		ssize_t k = read(msg_r, buf + got, sizeof(buf) - 1 - got);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0 || (got += (size_t)k) >= sizeof(buf) - 1)
+			break;
+	}
+	buf[got] = 0;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR) {
+			r = negative_errno();
+			goto fail;
+		}
+
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && startswith(buf, "OK ") &&
+	    sscanf(buf + 3, "%d", &n) == 1 && n >= 0) {
+		if (fchmod(out, 0644) < 0 || fsync(out) < 0 || rename(tmp, solv) < 0) {
+			r = negative_errno();
+			goto fail;
+		}
+		(void)fsync_directory_of(solv);
+		return n;
+	}
+	r = -EBADMSG;
+	if (startswith(buf, "ERR ")) {
+		if (startswith(buf, "ERR cannot write") ||
+		    startswith(buf, "ERR cannot drop"))
+			r = -EIO;
+		*ret_msg = strdup(buf + 4);
+	} else if (WIFSIGNALED(status)) {
+		if (asprintf(ret_msg, "the metadata parser was killed by signal %d (%s)",
+			     WTERMSIG(status), strsignal(WTERMSIG(status))) < 0)
+			*ret_msg = NULL;
+	} else
+		*ret_msg = strdup("the metadata parser failed");
+	(void)unlink(tmp);
+	return r;
 fail:
 	if (!*ret_msg && asprintf(ret_msg, "cannot write %s: %s", solv, strerror(-r)) < 0)
 		*ret_msg = NULL;
@@ -749,11 +823,12 @@ int repo_refresh(const char *root, const RepoConfig *c, RepoRefreshFlags flags,
 	free(msg);
 	msg = NULL;
 	r = fetch_to_file(primary_url, primary_path, &o, &msg);
+	if (r == -EFBIG && d->size > 0)
+		return fail(ret, r, primary_url,
+			    "larger than the %" PRIu64 " bytes listed in repomd.xml",
+			    d->size);
 	if (r < 0)
-		return fail(ret, r, primary_url, "%s%s", msg ?: strerror(-r),
-			    r == -EFBIG && d->size > 0 ?
-				    " (larger than repomd.xml says)" :
-				    "");
+		return fail(ret, r, primary_url, "%s", msg ?: strerror(-r));
 	if (stat(primary_path, &sst) < 0) {
 		r = negative_errno();
 		(void)unlink(primary_path);

@@ -77,7 +77,7 @@ refresh_fails truncated-fresh "$r" "$url/trunc/repodata/$primary: truncated"
 variant long
 replace_with "$T/srv/long/repodata/$primary" sh -c 'cat; head -c 1000 /dev/zero'
 root_at "$url/long" fresh
-refresh_fails longer-than-listed "$r" "$url/long/repodata/$primary: larger than the limit of $psize bytes"
+refresh_fails longer-than-listed "$r" "$url/long/repodata/$primary: larger than the $psize bytes listed in repomd.xml"
 
 # --- checksum mismatch: same size, one byte changed
 variant badsum
@@ -147,6 +147,30 @@ root_at "$surl" fresh
 refresh_fails transfer-cut-short "$r" "$surl/repodata/repomd.xml: transfer ended early: 80 of 100000 bytes"
 if [ "$(cat "$T/short.count" 2>/dev/null)" = 3 ]; then pass transfer-cut-short-retried; else fail transfer-cut-short-retried "$(cat "$T/short.count" 2>/dev/null) attempts"; fi
 kill $short_pid 2>/dev/null
+
+# --- primary metadata that matches repomd.xml but is not valid XML: the parser (a child
+# without privileges) refuses it
+variant badxml
+rm "$T/srv/badxml/repodata/$primary"
+printf '<?xml version="1.0"?>\n<metadata packages="1"><package type="rpm"><name>x</name>\n' |
+	gzip -n >"$T/srv/badxml/repodata/bad-primary.xml.gz"
+bsum=$(sha256sum "$T/srv/badxml/repodata/bad-primary.xml.gz" | cut -d' ' -f1)
+bsize=$(stat -c %s "$T/srv/badxml/repodata/bad-primary.xml.gz")
+python3 - "$T/srv/badxml/repodata/repomd.xml" "$primary" "$bsum" "$bsize" <<'PY'
+import os, re, sys
+p, old, bsum, bsize = sys.argv[1:]
+t = open(p).read()
+t = t.replace(old[:64] + "</checksum>", bsum + "</checksum>")
+t = t.replace("repodata/" + old, "repodata/bad-primary.xml.gz")
+t = re.sub(r'(<location href="repodata/bad-primary.xml.gz"/>\s*<timestamp>\d+</timestamp>\s*<size>)\d+',
+           lambda m: m.group(1) + bsize, t)
+os.unlink(p)
+open(p, "w").write(t)
+PY
+root_at "$url/badxml"
+refresh_fails malformed-primary "$r" "$url/badxml/repodata/bad-primary.xml.gz: cannot parse primary metadata: "
+root_at "$url/badxml" fresh
+refresh_fails malformed-primary-fresh "$r" "cannot parse primary metadata"
 
 # --- file:// faults: a missing directory
 root_at "file://$T/does-not-exist"

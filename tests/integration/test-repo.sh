@@ -200,6 +200,16 @@ else
 	fail force-refresh "$out"
 fi
 
+# --- the XML parser runs without privileges
+if [ "$(id -u)" = 0 ]; then
+	"$KMODCTL" --root "$R" --verbose repo refresh --force >/dev/null 2>"$T/v.err"
+	if grep -q "parsing .*primary.xml.gz as uid 65534" "$T/v.err"; then
+		pass parser-unprivileged
+	else
+		fail parser-unprivileged "$(grep -i pars "$T/v.err" | head -n 3)"
+	fi
+fi
+
 # --- refresh --json
 json=$("$KMODCTL" --root "$R" repo refresh --json 2>&1)
 if python3 -c '
