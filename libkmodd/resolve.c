@@ -969,6 +969,30 @@ oom:
 	return -ENOMEM;
 }
 
+/* What the kernel being served provides for a dependency's name ("ksym(amd64:x)"): the
+ * version it provides, or NULL. */
+static const char *kernel_version_of(Resolver *r, Id dep)
+{
+	Pool *pool = r->pool;
+	Solvable *k = pool->solvables + r->kernel_p;
+	Id name = dep;
+
+	if (ISRELDEP(dep))
+		name = GETRELDEP(pool, dep)->name;
+	if (!k->provides)
+		return NULL;
+	for (Id *pp = k->repo->idarraydata + k->provides; *pp; pp++) {
+		Reldep *rd;
+
+		if (!ISRELDEP(*pp))
+			continue;
+		rd = GETRELDEP(pool, *pp);
+		if (rd->name == name && rd->flags == REL_EQ)
+			return pool_id2str(pool, rd->evr);
+	}
+	return NULL;
+}
+
 /* A problem of the solver in plain words. */
 static int describe_problem(Resolver *r, Solver *solv, Id problem, char ***problems)
 {
@@ -982,20 +1006,26 @@ static int describe_problem(Resolver *r, Solver *solv, Id problem, char ***probl
 		Id source, target, dep;
 		SolverRuleinfo type = solver_ruleinfo(solv, rules.elements[i], &source, &target,
 						      &dep);
+		const char *what, *who, *has;
 
-		if (type == SOLVER_RULE_PKG_NOTHING_PROVIDES_DEP) {
-			const char *what = pool_dep2str(pool, dep);
-			const char *who = pool_solvid2str(pool, source);
-
-			if (startswith(what, "ksym("))
-				k = problem_push(problems, "no repository offers %s needed by %s for "
-							   "kernel %s",
-						 what, who, r->kver);
-			else
-				k = problem_push(problems, "no repository offers %s needed by %s",
-						 what, who);
-			n++;
-		}
+		if (type != SOLVER_RULE_PKG_NOTHING_PROVIDES_DEP && type != SOLVER_RULE_PKG_REQUIRES)
+			continue;
+		what = pool_dep2str(pool, dep);
+		who = pool_solvid2str(pool, source);
+		if (startswith(what, "ksym(")) {
+			has = kernel_version_of(r, dep);
+			k = problem_push(problems,
+					 "no repository offers %s needed by %s for kernel %s (%s%s%s)",
+					 what, who, r->kver,
+					 has ? "the kernel exports it with CRC " : "the kernel does not "
+										  "export it",
+					 strempty(has), has ? ": a KMP built for another kernel" : "");
+		} else
+			k = problem_push(problems, "no %s offers %s needed by %s",
+					 type == SOLVER_RULE_PKG_REQUIRES ? "installable package"
+									  : "repository",
+					 what, who);
+		n++;
 		if (k < 0)
 			break;
 	}
@@ -1005,8 +1035,6 @@ static int describe_problem(Resolver *r, Solver *solv, Id problem, char ***probl
 	return k < 0 ? k : 0;
 }
 
-/* Adds weak install jobs for the unfulfilled recommends (softdeps) of the packages the
- * transaction installs; modprobe loads those too. Returns how many were added. */
 static int add_alias_recommends(Resolver *r, Solver *solv, const char *kmod_arg, Queue *job)
 {
 	_cleanup_strv_free_ char **tree_mods = NULL;

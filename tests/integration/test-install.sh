@@ -72,10 +72,10 @@ else
 	fail ensure-modprobe-nft_ct "$sd"
 fi
 check ensure-indexes-agree "$KMODCTL" --root "$R" depmod --verify "$KVER"
-before=$(cd "$R" && find . -path ./var/lib/kmodd -prune -o -printf '%p %s %T@\n' | sort | md5sum)
+before=$(cd "$R" && find . \( -path ./var/lib/kmodd -o -path ./var/cache/kmodd \) -prune -o -printf '%p %s %T@\n' | sort | md5sum)
 out=$(kmodctl_shim "$R" ensure netfilter -y --json 2>&1)
 rc=$?
-after=$(cd "$R" && find . -path ./var/lib/kmodd -prune -o -printf '%p %s %T@\n' | sort | md5sum)
+after=$(cd "$R" && find . \( -path ./var/lib/kmodd -o -path ./var/cache/kmodd \) -prune -o -printf '%p %s %T@\n' | sort | md5sum)
 if [ $rc = 0 ] && [ "$(printf '%s' "$out" | jq -r .result)" = nothing-to-do ] && [ "$before" = "$after" ]; then
 	pass ensure-second-run-does-nothing
 else
@@ -130,6 +130,21 @@ check scan-reports-unserved grep -q "pci:v0000FFF0d0000FFF0" "$work/scan.err"
 check scan-hotplug-reason test "$("$KMODCTL" --root "$R" list --installed --json | jq -r '.[0].reason')" = hotplug
 out=$("$KMODCTL" --root "$R" scan -y --json 2>/dev/null)
 check scan-second-run-nothing test "$(printf '%s' "$out" | jq -r .result)" = nothing-to-do
+
+# --- a problem in plain words: the kernel exports a symbol with another CRC ------------------
+R=$work/kabi
+fresh_root "$R"
+sv=$(ls "$R"/usr/src/linux-headers-*/Module.symvers)
+grep -v "	__pci_register_driver	" "$sv" >"$work/symvers"
+printf '0x12345678\t__pci_register_driver\tvmlinux\tEXPORT_SYMBOL\t\n' >>"$work/symvers"
+rm -f "$sv" && cp "$work/symvers" "$sv"
+out=$("$KMODCTL" --root "$R" install -y --modalias pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00 2>&1)
+rc=$?
+check problem-exit-4 test $rc = 4
+check problem-plain-words grep -qF "no repository offers ksym(amd64:__pci_register_driver) = f6dc4f1 needed by e1000-kmp-amd64-6.1.190-1.x86_64 for kernel $KVER (the kernel exports it with CRC 12345678" <<<"$out"
+check problem-nothing-written test ! -e "$R/var/lib/kmodd/kmodd.db" -a ! -d "$R/lib/modules/$KVER/updates"
+out=$("$KMODCTL" --root "$R" install --dry-run --json --modalias pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00 2>/dev/null)
+check problem-json test "$(printf '%s' "$out" | jq -r '.result + " " + (.problems | length | tostring)')" = "unsatisfiable 1"
 
 # --- search, what-provides, list ---------------------------------------------------------------
 R=$work/byname
