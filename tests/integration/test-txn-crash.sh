@@ -121,6 +121,29 @@ for step in "${REMOVE_STEPS[@]}"; do
 	done
 done
 
+# an upgrade (the new version's file replaces the old one's: a backup until the commit)
+K=$FIXTURES/full-54/lib/modules/$KVER/kernel
+V1=$("$TXN_TOOL" mkrpm "$W" "$KVER" good "$K/drivers/net/ethernet/intel/e1000/e1000.ko" 1)
+V2=$("$TXN_TOOL" mkrpm "$W" "$KVER" good "$K/drivers/net/mii.ko" 2)
+mkdir -p "$W/U1" "$W/U2"
+cp -a "$W/A/." "$W/U1/"
+run_shim "$W/U1" "$TXN_TOOL" install "$W/U1" "$KVER" "$V1" >/dev/null || fail setup "install v1"
+cp -a "$W/U1/." "$W/U2/"
+run_shim "$W/U2" "$TXN_TOOL" install "$W/U2" "$KVER" "$V2" >/dev/null || fail setup "upgrade to v2"
+SU1=$(state_of "$W/U1")
+SU2=$(state_of "$W/U2")
+for step in placing rename-first renamed indexing indexed db-uncommitted committed finished; do
+	fresh U1
+	KMODD_TXN_CRASH_AT=install:$step run_shim "$W/R" "$TXN_TOOL" install "$W/R" "$KVER" "$V2" \
+		>/dev/null 2>&1
+	rc=$?
+	if [ $rc != 137 ]; then
+		fail "upgrade-$step" "not killed at the step (rc=$rc)"
+		continue
+	fi
+	judge "upgrade-$step" "install:$step" "$SU1" "$SU2" recover
+done
+
 # a crash during recovery itself, then recovery again
 fresh A
 KMODD_TXN_CRASH_AT=install:indexed run_shim "$W/R" "$TXN_TOOL" install "$W/R" "$KVER" "${SET3[@]}" \

@@ -159,6 +159,52 @@ fi
 run_shim "$T" "$KMODCTL" --root "$T" remove evil-good -y >/dev/null 2>&1
 [ "$(state_of "$T")" = "$A" ] && pass hostile-control-removed || fail hostile-control-removed "state"
 
+# ---- an upgrade replaces the file; the old version's file goes ----
+MII=$FIXTURES/full-54/lib/modules/$KVER/kernel/drivers/net/mii.ko
+v1=$("$TXN_TOOL" mkrpm "$H" "$KVER" good "$SRCKO" 1)
+v2=$("$TXN_TOOL" mkrpm "$H" "$KVER" good "$MII" 2)
+run_shim "$T" "$TXN_TOOL" install "$T" "$KVER" "$v1" >/dev/null 2>&1
+out=$(run_shim "$T" "$TXN_TOOL" install "$T" "$KVER" "$v2" 2>&1)
+rc=$?
+evr=$(sqlite3 "$T/var/lib/kmodd/kmodd.db" "select evr from packages where name='evil-good'")
+if [ $rc = 0 ] && cmp -s "$MII" "$T/lib/modules/$KVER/updates/evil.ko" && [ "$evr" = 2-1 ] &&
+	indexes_like_depmod "$T" >/dev/null && "$KMODCTL" --root "$T" verify >/dev/null; then
+	pass upgrade
+else
+	fail upgrade "rc=$rc evr=$evr $out"
+fi
+run_shim "$T" "$KMODCTL" --root "$T" remove evil-good -y >/dev/null 2>&1
+[ "$(state_of "$T")" = "$A" ] && pass upgrade-removed || fail upgrade-removed "state"
+
+# ---- verify finds differences: exit 6 ----
+run_shim "$T" "$TXN_TOOL" install "$T" "$KVER" "$(pkg e1000)" >/dev/null 2>&1
+cp "$E1000" "$H/e1000.ko.saved"
+printf 'x' >>"$E1000"
+out=$("$KMODCTL" --root "$T" verify 2>&1)
+rc=$?
+[ $rc = 6 ] && [[ $out == *"content differs"* ]] && pass verify-changed-file || fail verify-changed-file "rc=$rc $out"
+cp "$H/e1000.ko.saved" "$E1000"
+cp "$T/lib/modules/$KVER/modules.alias" "$H/alias.saved"
+echo "alias foo e1000" >>"$T/lib/modules/$KVER/modules.alias"
+"$KMODCTL" --root "$T" verify >/dev/null 2>&1
+rc=$?
+[ $rc = 6 ] && pass verify-changed-index || fail verify-changed-index "rc=$rc"
+cp "$H/alias.saved" "$T/lib/modules/$KVER/modules.alias"
+
+# ---- blacklisted in the root's modprobe.d: installed, not loaded ----
+mkdir -p "$T/etc/modprobe.d"
+run_shim "$T" "$KMODCTL" --root "$T" remove e1000 -y >/dev/null 2>&1
+echo "blacklist e1000" >"$T/etc/modprobe.d/test.conf"
+out=$(run_shim "$T" "$TXN_TOOL" install "$T" "$KVER" --load e1000 "$(pkg e1000)" 2>&1)
+if [ $? = 0 ] && [ -f "$E1000" ] && [ ! -d "$T/sys/module/e1000" ] && [[ $out == *"e1000: blacklisted"* ]]; then
+	pass load-blacklist-applied
+else
+	fail load-blacklist-applied "$out"
+fi
+run_shim "$T" "$KMODCTL" --root "$T" remove e1000 -y >/dev/null 2>&1
+rm -rf "$T/etc"
+[ "$(state_of "$T")" = "$A" ] && pass blacklist-removed || fail blacklist-removed "state"
+
 # ---- checksum mismatch and a corrupt package: refused before extraction ----
 out=$(run_shim "$T" "$TXN_TOOL" install "$T" "$KVER" --checksum "$(printf '0%.0s' {1..64})" \
 	"$(pkg e1000)" 2>&1)

@@ -9,8 +9,9 @@
  *       checksum (as repository metadata would give it) is the file's sha256 unless
  *       --checksum overrides it (for the first package). --file PATH names another
  *       copy to read the description from (for a URL, or a corrupt package).
- *   txn-tool mkrpm OUTDIR KVER KIND MODULE.ko
- *       writes OUTDIR/evil-KIND-1-1.x86_64.rpm whose payload holds MODULE.ko as:
+ *   txn-tool mkrpm OUTDIR KVER KIND MODULE.ko [VERSION]
+ *       writes OUTDIR/evil-KIND-VERSION-1.x86_64.rpm (VERSION 1 by default) whose payload
+ *       holds MODULE.ko as:
  *       good (updates/evil.ko), dotdot (updates/../../../../etc/passwd), absolute
  *       (/etc/evil.ko), symlink, setuid, notmodule (updates/evil.txt), outside
  *       (kernel/evil.ko), overwrite (kernel/drivers/net/mii.ko of the base tree).
@@ -190,14 +191,14 @@ static int install(int argc, char *argv[])
 static int mkrpm(int argc, char *argv[])
 {
 	_cleanup_(kmp_package_freep) KmpPackage *p = NULL;
-	_cleanup_free_ char *path = NULL, *name = NULL, *fname = NULL;
+	_cleanup_free_ char *path = NULL, *name = NULL, *fname = NULL, *evr = NULL;
 	_cleanup_close_ int dfd = -EBADF;
 	const char *out, *kver, *kind, *src;
 	KmpWritten w;
 	KmpFile *f;
 	int r;
 
-	if (argc != 6)
+	if (argc != 6 && argc != 7)
 		return 2;
 	out = argv[2];
 	kver = argv[3];
@@ -207,7 +208,7 @@ static int mkrpm(int argc, char *argv[])
 		return 1;
 	if (asprintf(&name, "evil-%s", kind) < 0)
 		return 1;
-	p = kmp_package_new(name, "1", "1", "x86_64");
+	p = kmp_package_new(name, argc == 7 ? argv[6] : "1", "1", "x86_64");
 	if (!p)
 		return 1;
 	if (streq(kind, "good") || streq(kind, "symlink") || streq(kind, "setuid"))
@@ -236,7 +237,10 @@ static int mkrpm(int argc, char *argv[])
 		f->mode = S_IFLNK | 0777;
 	if (streq(kind, "setuid"))
 		f->mode = S_IFREG | S_ISUID | 0755;
-	(void)kmp_package_add_dep(p, KMP_DEP_PROVIDES, name, KMP_DEP_EQUAL, "1-1");
+	evr = kmp_package_evr(p);
+	if (!evr)
+		return 1;
+	(void)kmp_package_add_dep(p, KMP_DEP_PROVIDES, name, KMP_DEP_EQUAL, evr);
 	fname = kmp_package_filename(p);
 	dfd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (!fname || dfd < 0)
