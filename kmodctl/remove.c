@@ -52,8 +52,6 @@ int verb_remove(int argc, char *argv[])
 		}
 	}
 	/* --dry-run and -y are common options too */
-	dry_run = dry_run || arg_dry_run;
-	yes = yes || arg_yes;
 	dry_run = arg_dry_run;
 	yes = arg_yes;
 	for (int i = optind; i < argc; i++)
