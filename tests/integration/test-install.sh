@@ -35,7 +35,9 @@ fresh_root() { # dest
 kmodctl_shim() { # root args...
 	local r=$1
 	shift
-	LD_PRELOAD=$SHIM KMODD_SHIM_ROOT=$r "$KMODCTL" --root "$r" "$@"
+	LD_PRELOAD=$SHIM KMODD_SHIM_ROOT=$r \
+		ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+		"$KMODCTL" --root "$r" "$@"
 }
 
 # --- ensure netfilter -----------------------------------------------------------------------

@@ -68,8 +68,9 @@ while read -r M; do
 
 	R=$work/root
 	fresh_root "$R"
-	out=$(LD_PRELOAD=$SHIM KMODD_SHIM_ROOT=$R "$KMODCTL" --root "$R" install -y --json \
-		--modalias "$M" 2>"$work/err")
+	out=$(LD_PRELOAD=$SHIM KMODD_SHIM_ROOT=$R \
+		ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+		"$KMODCTL" --root "$R" install -y --json --modalias "$M" 2>"$work/err")
 	rc=$?
 	got_kmps=$(printf '%s' "$out" | jq -r '.install[]?.name' 2>/dev/null | sort -u)
 	got_loads=$(awk '$1 == "load" { print $2 }' "$R/sys/module/.kmodd-shim.log" 2>/dev/null |
