@@ -412,8 +412,12 @@ static int worker_install(Manager *m, Job *j)
 	}
 	result_packages(j, &res);
 	if (res.already || res.n_install == 0) {
+		/* installed (as another package's dependency, or by hand) but nobody loaded it
+		 * for this device: do what udev would have done */
 		j->result = "served";
 		job_set_message(j, "installed modules serve it already");
+		if (j->kind == JOB_MODALIAS && !j->dry_run)
+			(void)worker_load(m, j);
 		r = 0;
 		goto finish;
 	}
