@@ -477,7 +477,7 @@ int audit_kernel(const char *root, const char *kver, const AuditOptions *o, Audi
 		_cleanup_close_ int ofd = -EBADF;
 		ModTree *ot = NULL, **others;
 
-		if (streq(*k, kver))
+		if (streq(*k, kver) || (o && streq_ptr(o->exclude_kver, *k)))
 			continue;
 		fl = kernel_flavour(*k);
 		if (!fl) {

@@ -69,6 +69,7 @@ typedef struct AuditOptions {
 	const char *symvers;    /* Module.symvers to use instead of the kernel's own */
 	bool own_tree;          /* include the kernel's own tree (true for audit; kernel add
 				 * wants the candidates only) */
+	const char *exclude_kver; /* take no candidates from this kernel (being removed) */
 } AuditOptions;
 
 /* Audits kver under root. The installed database is read when there is one (no database:
