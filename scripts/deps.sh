@@ -12,6 +12,8 @@ PKGS=(
 	# tools the tests compare against or drive
 	kmod rpm rpm2cpio cpio createrepo-c zypper dnf nginx hyperfine curl
 	xz-utils zstd gnupg python3 jq
+	# promtool checks the audit metrics (kmodctl audit --prometheus)
+	prometheus
 	# the VM tier
 	qemu-system-x86 busybox-static udev
 )
