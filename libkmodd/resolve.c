@@ -31,8 +31,6 @@
 #include "strv.h"
 #include "symvers.h"
 
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-
 /* One modalias pattern of an available package, for the alias index. */
 typedef struct AliasEntry {
 	const char *pattern; /* pool string */
@@ -40,7 +38,12 @@ typedef struct AliasEntry {
 	Id p;                /* the solvable */
 	Id ns;               /* the namespace:modalias(P) rel, 0 for a Red Hat provides */
 	Id and_;             /* the "kernel-F & namespace:modalias(P)" rel, or 0 */
+	uint64_t hash;       /* FNV-1a of the literal prefix */
+	uint32_t next;       /* next entry of the same bucket + 1, 0 at the end */
 } AliasEntry;
+
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
 
 /* A repository added through resolver_add_repo_file(): where its packages are. */
 typedef struct FileRepo {
@@ -68,6 +71,8 @@ struct Resolver {
 
 	AliasEntry *aliases;
 	size_t n_aliases;
+	uint32_t *alias_buckets; /* first entry + 1 per bucket of literal-prefix hashes */
+	size_t n_alias_buckets;  /* a power of two */
 	bool prepared;
 
 	char *requested_by;
@@ -108,6 +113,7 @@ Resolver *resolver_free(Resolver *r)
 	strv_free(r->missing);
 	strv_free(r->warnings);
 	free(r->aliases);
+	free(r->alias_buckets);
 	free(r->requested_by);
 	free(r->root);
 	free(r->kver);
@@ -586,17 +592,6 @@ static size_t literal_prefix(const char *p)
 	return strcspn(p, "*?[\\");
 }
 
-static int alias_cmp(const void *a, const void *b)
-{
-	const AliasEntry *x = a, *y = b;
-	size_t n = MIN(x->prefix_len, y->prefix_len);
-	int c = memcmp(x->pattern, y->pattern, n);
-
-	if (c != 0)
-		return c;
-	return x->prefix_len < y->prefix_len ? -1 : x->prefix_len > y->prefix_len;
-}
-
 /* The pattern of a modalias dependency, or NULL: "kernel-F & namespace:modalias(P)" as
  * libsolv rewrites SUSE's modalias(kernel-F:P) (for our flavour only), namespace:modalias(P)
  * as it rewrites modalias(P), and Red Hat's Provides: modalias(P). */
@@ -620,18 +615,26 @@ static int alias_push(AliasEntry **a, size_t *allocated, size_t *n, const char *
 {
 	if (!GREEDY_REALLOC(*a, *allocated, *n + 1))
 		return -ENOMEM;
-	(*a)[(*n)++] = (AliasEntry){ .pattern = pattern, .prefix_len = literal_prefix(pattern),
-				     .p = p, .ns = ns, .and_ = and_ };
+	size_t l = literal_prefix(pattern);
+	uint64_t h = FNV_OFFSET;
+
+	for (size_t i = 0; i < l; i++) {
+		h ^= (unsigned char)pattern[i];
+		h *= FNV_PRIME;
+	}
+	(*a)[(*n)++] = (AliasEntry){ .pattern = pattern, .prefix_len = l, .p = p, .ns = ns,
+				     .and_ = and_, .hash = h };
 	return 0;
 }
 
-/* The alias index: every modalias pattern of every available package, sorted by its
+/* The alias index: every modalias pattern of every available package, hashed by its
  * literal prefix, so a lookup tries only the patterns whose prefix the modalias starts with. */
 static int build_alias_index(Resolver *r)
 {
 	Pool *pool = r->pool;
 	AliasEntry *a = NULL;
-	size_t allocated = 0, n = 0;
+	uint32_t *buckets = NULL;
+	size_t allocated = 0, n = 0, nb;
 	Solvable *s;
 	Id p;
 
@@ -673,10 +676,25 @@ static int build_alias_index(Resolver *r)
 					goto oom;
 			}
 	}
-	qsort(a, n, sizeof(AliasEntry), alias_cmp);
+	nb = 64;
+	while (nb < 2 * n)
+		nb *= 2;
+	buckets = calloc(nb, sizeof(uint32_t));
+	if (!buckets)
+		goto oom;
+	/* chained in reverse, so each bucket lists its entries in pool order */
+	for (size_t i = n; i-- > 0;) {
+		size_t b = a[i].hash & (nb - 1);
+
+		a[i].next = buckets[b];
+		buckets[b] = (uint32_t)(i + 1);
+	}
 	free(r->aliases);
+	free(r->alias_buckets);
 	r->aliases = a;
 	r->n_aliases = n;
+	r->alias_buckets = buckets;
+	r->n_alias_buckets = nb;
 	return 0;
 oom:
 	free(a);
@@ -746,26 +764,28 @@ static void alias_lookup(Resolver *r, const char *m, Queue *q, Queue *entries)
 {
 	size_t len = strlen(m);
 
+	uint64_t h = FNV_OFFSET;
+
 	queue_empty(q);
+	if (r->n_aliases == 0)
+		return;
+	/* every prefix of m, hashed as it grows: the patterns whose literal prefix it is */
 	for (size_t l = 0; l <= len; l++) {
-		AliasEntry key = { .pattern = m, .prefix_len = l };
-		size_t lo = 0, hi = r->n_aliases;
+		for (uint32_t e = r->alias_buckets[h & (r->n_alias_buckets - 1)]; e;
+		     e = r->aliases[e - 1].next) {
+			const AliasEntry *a = &r->aliases[e - 1];
 
-		/* lower bound */
-		while (lo < hi) {
-			size_t mid = (lo + hi) / 2;
-
-			if (alias_cmp(&r->aliases[mid], &key) < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
+			if (a->hash != h || a->prefix_len != l || memcmp(a->pattern, m, l) != 0 ||
+			    fnmatch(a->pattern, m, 0) != 0)
+				continue;
+			queue_pushunique(q, a->p);
+			if (entries)
+				queue_push(entries, (Id)(e - 1));
 		}
-		for (size_t i = lo; i < r->n_aliases && alias_cmp(&r->aliases[i], &key) == 0; i++)
-			if (fnmatch(r->aliases[i].pattern, m, 0) == 0) {
-				queue_pushunique(q, r->aliases[i].p);
-				if (entries)
-					queue_push(entries, (Id)i);
-			}
+		if (l < len) {
+			h ^= (unsigned char)m[l];
+			h *= FNV_PRIME;
+		}
 	}
 }
 
