@@ -17,7 +17,9 @@
 #include <rpm/rpmfi.h>
 #include <rpm/rpmfiles.h>
 #include <rpm/rpmio.h>
+#include <rpm/rpmkeyring.h>
 #include <rpm/rpmlib.h>
+#include <rpm/rpmpgp.h>
 #include <rpm/rpmts.h>
 
 #include "db.h"
@@ -859,6 +861,78 @@ static const char *payload_rel(const char *kver, const char *fn)
 	return p + strlen(kver) + 1;
 }
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(rpmKeyring, rpmKeyringFree);
+DEFINE_TRIVIAL_CLEANUP_FUNC(rpmPubkey, rpmPubkeyFree);
+
+/* A keyring of the armored public keys in the given files (with their subkeys). */
+static int keyring_load(char *const *paths, rpmKeyring *ret, TxnReport *rep)
+{
+	_cleanup_(rpmKeyringFreep) rpmKeyring kr = NULL;
+	int r;
+
+	r = kmp_init();
+	if (r < 0)
+		return r;
+	kr = rpmKeyringNew();
+	if (!kr)
+		return -ENOMEM;
+	STRV_FOREACH(p, paths) {
+		_cleanup_free_ char *armor = NULL;
+		_cleanup_free_ uint8_t *pkt = NULL;
+		_cleanup_(rpmPubkeyFreep) rpmPubkey key = NULL;
+		rpmPubkey *subs = NULL;
+		size_t len = 0;
+		int n = 0;
+
+		r = read_full_file(*p, 1024 * 1024, &armor, NULL);
+		if (r < 0)
+			return report_error(rep, r, *p, "cannot read the signing key: %s", strerror(-r));
+		if (pgpParsePkts(armor, &pkt, &len) != PGPARMOR_PUBKEY || !pkt)
+			return report_error(rep, -EBADMSG, *p, "not an armored OpenPGP public key");
+		key = rpmPubkeyNew(pkt, len);
+		if (!key)
+			return report_error(rep, -EBADMSG, *p, "unusable OpenPGP public key");
+		if (rpmKeyringAddKey(kr, key) < 0)
+			return -ENOMEM;
+		subs = rpmGetSubkeys(key, &n);
+		for (int i = 0; i < n; i++) {
+			(void)rpmKeyringAddKey(kr, subs[i]);
+			rpmPubkeyFree(subs[i]);
+		}
+		free(subs);
+	}
+	*ret = TAKE_PTR(kr);
+	return 0;
+}
+
+/* The package carries an OpenPGP signature that a key of the keyring verifies. */
+static int verify_signature(const char *path, rpmKeyring kr, TxnReport *rep)
+{
+	_cleanup_(rpmtsFreep) rpmts ts = NULL;
+	_cleanup_(rpm_fclosep) FD_t fd = NULL;
+	_cleanup_(headerFreep) Header h = NULL;
+	rpmRC rc;
+
+	fd = Fopen(path, "r.ufdio");
+	if (!fd || Ferror(fd))
+		return report_error(rep, -errno ?: -EIO, path, "cannot open");
+	ts = rpmtsCreate();
+	if (!ts)
+		return -ENOMEM;
+	rpmtsSetKeyring(ts, kr);
+	rpmtsSetVSFlags(ts, RPMVSF_DEFAULT);
+	rc = rpmReadPackageFile(ts, fd, path, &h);
+	if (rc == RPMRC_NOKEY || rc == RPMRC_NOTTRUSTED)
+		return report_error(rep, -EKEYREJECTED, path,
+				    "signed with a key that is not trusted for this repository");
+	if (rc != RPMRC_OK)
+		return report_error(rep, -EBADMSG, path, "signature or digest check failed");
+	if (!headerIsEntry(h, RPMTAG_RSAHEADER) && !headerIsEntry(h, RPMTAG_DSAHEADER) &&
+	    !headerIsEntry(h, RPMTAG_SIGGPG) && !headerIsEntry(h, RPMTAG_SIGPGP))
+		return report_error(rep, -ENOKEY, path, "the package is not signed");
+	return 0;
+}
+
 /* The module-directory-relative path of a payload file, or why it is refused. */
 static int payload_path(const char *kver, const char *fn, mode_t mode, uint32_t nlink,
 			const char *link, char **ret_rel, const char **ret_why)
@@ -1640,6 +1714,7 @@ int transaction_install(const char *root, const char *kver, const PackageRef *pk
 	_cleanup_(db_closep) Db *db = NULL;
 	_cleanup_(depmod_report_done) DepmodReport drep = {};
 	_cleanup_strv_free_ char **add_paths = NULL, **rm_paths = NULL;
+	_cleanup_(rpmKeyringFreep) rpmKeyring keyring = NULL;
 	DbPackage *replaced = NULL;
 	size_t n_replaced = 0;
 	bool first = true, indexes = false;
@@ -1649,10 +1724,10 @@ int transaction_install(const char *root, const char *kver, const PackageRef *pk
 	o = o ?: &defaults;
 	if (!root || !kver || (n > 0 && !pkgs) || !rep)
 		return -EINVAL;
-	if (o->require_signature)
-		return report_error(rep, -EOPNOTSUPP, NULL,
-				    "signature verification of packages is not available; "
-				    "install without requiring signatures");
+	if (o->require_signature && strv_length(o->signature_keys) == 0)
+		return report_error(rep, -ENOKEY, NULL,
+				    "package signatures are required but no signing key is "
+				    "configured; set the repository's gpgkey");
 
 	if (!o->dry_run) {
 		r = take_lock(root, &lock, rep);
@@ -1761,6 +1836,16 @@ int transaction_install(const char *root, const char *kver, const PackageRef *pk
 						       : "rpm digest check failed: the package is "
 							 "corrupt or was tampered with");
 			goto fail_plan;
+		}
+		if (o->require_signature) {
+			if (!keyring) {
+				r = keyring_load(o->signature_keys, &keyring, rep);
+				if (r < 0)
+					goto fail_plan;
+			}
+			r = verify_signature(t->rpm_paths[i], keyring, rep);
+			if (r < 0)
+				goto fail_plan;
 		}
 		r = plan_package(t, i, t->rpm_paths[i], rep);
 		if (r < 0)

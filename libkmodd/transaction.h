@@ -55,7 +55,9 @@
 typedef struct TxnOptions {
 	bool dry_run;
 	bool load;             /* load the requested modules after installing */
-	bool require_signature;
+	bool require_signature; /* refuse packages without an OpenPGP signature made by one of
+				 * signature_keys */
+	char *const *signature_keys; /* armored public key files (a repository's gpgkey) */
 	bool force;            /* remove: even when in use */
 	/* progress lines (downloads, steps) for a TTY; NULL for none */
 	void (*progress)(void *userdata, const char *what, uint64_t now, uint64_t total);

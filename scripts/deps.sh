@@ -11,7 +11,7 @@ PKGS=(
 	liblzma-dev libzstd-dev zlib1g-dev
 	# tools the tests compare against or drive
 	kmod rpm rpm2cpio cpio createrepo-c zypper dnf nginx hyperfine curl
-	xz-utils zstd gnupg python3 jq
+	xz-utils zstd gnupg python3 jq sqlite3
 	# promtool checks the audit metrics (kmodctl audit --prometheus)
 	prometheus
 	# the VM tier

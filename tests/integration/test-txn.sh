@@ -205,6 +205,39 @@ run_shim "$T" "$KMODCTL" --root "$T" remove e1000 -y >/dev/null 2>&1
 rm -rf "$T/etc"
 [ "$(state_of "$T")" = "$A" ] && pass blacklist-removed || fail blacklist-removed "state"
 
+# ---- signatures, when required: signed by a trusted key, or refused ----
+if command -v gpg >/dev/null && command -v rpmsign >/dev/null; then
+	G=$(mktmp)
+	_tmpdirs+=("$G")
+	mkdir -m 700 "$G/home" "$G/other"
+	gpg --homedir "$G/home" --batch --passphrase '' --quick-gen-key 'kmodd test <test@kmodd.invalid>' \
+		ed25519 sign never >/dev/null 2>&1
+	gpg --homedir "$G/other" --batch --passphrase '' --quick-gen-key 'other <other@kmodd.invalid>' \
+		ed25519 sign never >/dev/null 2>&1
+	gpg --homedir "$G/home" --armor --export test@kmodd.invalid >"$G/key.asc"
+	gpg --homedir "$G/other" --armor --export other@kmodd.invalid >"$G/other.asc"
+	cp "$(pkg e1000)" "$G/"
+	S=$G/$(basename "$(pkg e1000)")
+	rpmsign --addsign --define "__gpg $(command -v gpg)" --define "_gpg_name test@kmodd.invalid" \
+		--define "_gpg_path $G/home" "$S" >/dev/null 2>&1 || fail signature-setup "rpmsign failed"
+	out=$(run_shim "$T" "$TXN_TOOL" install "$T" "$KVER" --require-signature "$G/other.asc" "$S" 2>&1)
+	rc=$?
+	[ $rc != 0 ] && [[ $out == *"not trusted"* ]] && [ "$(state_of "$T")" = "$A" ] &&
+		pass signature-untrusted-key-refused || fail signature-untrusted-key-refused "rc=$rc $out"
+	out=$(run_shim "$T" "$TXN_TOOL" install "$T" "$KVER" --require-signature "$G/key.asc" "$(pkg e1000)" 2>&1)
+	rc=$?
+	[ $rc != 0 ] && [[ $out == *"not signed"* ]] && [ "$(state_of "$T")" = "$A" ] &&
+		pass signature-unsigned-refused || fail signature-unsigned-refused "rc=$rc $out"
+	out=$(run_shim "$T" "$TXN_TOOL" install "$T" "$KVER" --require-signature "$G/key.asc" "$S" 2>&1)
+	rc=$?
+	[ $rc = 0 ] && [ -f "$E1000" ] && pass signature-trusted-installed ||
+		fail signature-trusted-installed "rc=$rc $out"
+	run_shim "$T" "$KMODCTL" --root "$T" remove e1000 -y >/dev/null 2>&1
+	[ "$(state_of "$T")" = "$A" ] && pass signature-removed || fail signature-removed "state"
+else
+	skip signatures "gpg or rpmsign missing"
+fi
+
 # ---- checksum mismatch and a corrupt package: refused before extraction ----
 out=$(run_shim "$T" "$TXN_TOOL" install "$T" "$KVER" --checksum "$(printf '0%.0s' {1..64})" \
 	"$(pkg e1000)" 2>&1)

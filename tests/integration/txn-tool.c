@@ -3,7 +3,8 @@
  * txn-tool: drives transaction_install() without a resolver, and writes hostile packages,
  * for the transaction tests (test-txn*.sh). Never installed.
  *
- *   txn-tool install ROOT KVER [--load MOD]... [--checksum HEX] [--reason R] RPM...
+ *   txn-tool install ROOT KVER [--load MOD]... [--checksum HEX] [--reason R]
+ *                    [--require-signature KEY.asc]... [--dry-run] RPM...
  *       RPM is a path or a file:// / http:// URL; the package description (name, evr,
  *       arch, provides, requires, supplements) is read from the file's header, and its
  *       checksum (as repository metadata would give it) is the file's sha256 unless
@@ -100,7 +101,7 @@ static int ref_from_file(const char *path, PackageRef *p)
 
 static int install(int argc, char *argv[])
 {
-	_cleanup_strv_free_ char **load = NULL;
+	_cleanup_strv_free_ char **load = NULL, **keys = NULL;
 	_cleanup_(txn_report_done) TxnReport rep = {};
 	const char *root, *kver, *checksum = NULL, *file = NULL, *reason = "user";
 	PackageRef *pkgs = NULL;
@@ -136,6 +137,11 @@ static int install(int argc, char *argv[])
 			reason = argv[++i];
 			continue;
 		}
+		if (streq(argv[i], "--require-signature") && i + 1 < argc) {
+			o.require_signature = true;
+			(void)strv_extend(&keys, argv[++i]);
+			continue;
+		}
 		if (streq(argv[i], "--dry-run")) {
 			o.dry_run = true;
 			continue;
@@ -168,6 +174,7 @@ static int install(int argc, char *argv[])
 		n++;
 	}
 
+	o.signature_keys = keys;
 	r = transaction_install(root, kver, pkgs, n, load, &o, &rep);
 	if (rep.recovery_action)
 		printf("recovered: %s\n", rep.recovery_action);
