@@ -6,7 +6,9 @@
  * install: take the writer lock (flock on <root>/var/lib/kmodd/lock; -EWOULDBLOCK when another
  * writer holds it); recover a pending transaction; download every package into
  * <root>/var/cache/kmodd/packages/<repo>/ (fetch_to_file with the metadata checksum); verify
- * rpm digests before any byte is extracted; check every payload entry: only regular module
+ * rpm digests, and with require_signature an OpenPGP signature by one of signature_keys
+ * (-ENOKEY unsigned or no keys, -EKEYREJECTED another key), before any byte is extracted;
+ * check every payload entry: only regular module
  * files (.ko, .ko.xz, .ko.zst) under /lib/modules/KVER/updates|extra/ — "..", paths elsewhere,
  * symlinks, hardlinks, devices, setuid/setgid bits and other files refuse the package, as
  * does a file that would overwrite one of another package or of the kernel's own tree;
