@@ -31,11 +31,9 @@ run_shim() { # root cmd...
 state_of() { # root
 	(
 		cd "$1" || exit 1
-		find "lib/modules/$KVER" -path "*/build" -prune -o \( -type d -printf 'd %p\n' \) \
-			-o \( -type f ! -name .kmodd-depmod.cache -printf 'f %p\n' \) | sort |
-			while read -r t p; do
-				if [ "$t" = f ]; then echo "$(sha256sum <"$p" | cut -c1-16) $p"; else echo "dir $p"; fi
-			done
+		find "lib/modules/$KVER" -path "*/build" -prune -o -type d -print | sort
+		find "lib/modules/$KVER" -path "*/build" -prune -o -type f ! -name .kmodd-depmod.cache \
+			-exec sha256sum {} + | sort -k 2
 		"$KMODCTL" --root "$1" list --installed --json 2>/dev/null |
 			grep -E '^    "(name|evr)"' | tr -d ' \n'
 		echo
