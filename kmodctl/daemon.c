@@ -15,7 +15,8 @@ static void help(void)
 	       "       kmodctl [--root DIR] daemon status|scan|refresh|monitor [--json]\n"
 	       "       kmodctl [--root DIR] daemon handle MODALIAS [DEVPATH] [--json]\n"
 	       "       kmodctl [--root DIR] daemon install [--dry-run] MODULE...\n"
-	       "       kmodctl [--root DIR] daemon remove [--force] PACKAGE...\n\n"
+	       "       kmodctl [--root DIR] daemon remove [--force] PACKAGE...\n"
+	       "       kmodctl [--root DIR] daemon ensure [--dry-run] SET\n\n"
 	       "Talk to the running kmodd on DIR/run/kmodd/io.kmodd (Varlink io.kmodd.Manager).\n"
 	       "  status   state, queue and counters\n"
 	       "  scan     look at every device with a modalias and no driver again\n"
@@ -284,6 +285,16 @@ static int daemon_verb(int argc, char *argv[], bool status_only)
 		if (optind + 1 < argc)
 			json_object_object_add(params, "devpath", json_object_new_string(argv[optind + 1]));
 		r = call(VARLINK_INTERFACE ".HandleModalias", params, print_job);
+	} else if (streq(cmd, "ensure")) {
+		if (optind + 1 != argc) {
+			json_object_put(params);
+			log_error("'kmodctl daemon ensure' takes one set.");
+			return EXIT_USAGE;
+		}
+		json_object_object_add(params, "set", json_object_new_string(argv[optind]));
+		if (dry_run)
+			json_object_object_add(params, "dryRun", json_object_new_boolean(true));
+		r = call(VARLINK_INTERFACE ".Ensure", params, print_job);
 	} else if (streq(cmd, "install") || streq(cmd, "remove")) {
 		json_object *a = json_object_new_array();
 

@@ -445,16 +445,16 @@ static int method_ensure(Connection *c, VarlinkCall *call)
 		return reply_invalid(c, "set");
 	if ((r = varlink_param_bool(call->parameters, "dryRun", &dry_run)) < 0 && r != -ENOENT)
 		return reply_invalid(c, "dryRun");
-	/* a set is a policy file; the resolver takes it as the package "set:NAME" needs */
+	/* a set is a policy file; its modules become the needs in the worker */
 	j = job_new(JOB_INSTALL);
 	if (!j)
 		return -ENOMEM;
-	j->need_kind = NEED_CAPABILITY;
-	if (asprintf(&j->requested_by, "set:%s", set) < 0 || strv_extend(&j->needs, set) < 0) {
+	j->set = strdup(set);
+	if (!j->set || asprintf(&j->requested_by, "set:%s", set) < 0) {
 		job_free(j);
 		return -ENOMEM;
 	}
-	j->need_kind = NEED_PACKAGE;
+	j->need_kind = NEED_MODULE;
 	j->dry_run = dry_run;
 	return start_job(c, call, j);
 }

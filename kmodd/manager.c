@@ -12,6 +12,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "db.h"
+#include "policy.h"
 #include "fileio.h"
 #include "kmodd-cleanup.h"
 #include "log.h"
@@ -82,6 +83,7 @@ Job *job_free(Job *j)
 	free(j->source);
 	strv_free(j->needs);
 	free(j->requested_by);
+	free(j->set);
 	free(j->message);
 	strv_free(j->packages);
 	strv_free(j->modules);
@@ -363,6 +365,47 @@ static int txn_status(Job *j, int r, TxnReport *rep)
 	return r;
 }
 
+/* The modules of a set that available packages provide: the needs of Ensure. */
+static int set_needs(Manager *m, Job *j)
+{
+	_cleanup_policy_set_free_ PolicySet *set = NULL;
+	_cleanup_strv_free_ char **warnings = NULL;
+	Pool *pool = resolver_pool(m->resolver);
+	Id p;
+	int r;
+
+	r = policy_set_load(m->root, j->set, &set, &warnings);
+	if (r < 0) {
+		j->result = "no-match";
+		job_set_message(j, "no set '%s' in /etc/kmodd/policies or /usr/lib/kmodd/policies",
+				j->set);
+		return -ENOENT;
+	}
+	FOR_POOL_SOLVABLES(p) {
+		_cleanup_strv_free_ char **mods = NULL;
+		_cleanup_free_ char *path = NULL;
+
+		if (resolver_solvable_installed(m->resolver, p) ||
+		    resolver_solvable_modules(m->resolver, p, &mods) < 0 || !mods)
+			continue;
+		if (set->paths)
+			path = resolver_solvable_tree_path(m->resolver, p);
+		STRV_FOREACH(mod, mods)
+			if ((policy_set_matches(set, *mod, path) ||
+			     (path && policy_set_matches(set, NULL, path))) &&
+			    !strv_contains(j->needs, *mod) && strv_extend(&j->needs, *mod) < 0)
+				return -ENOMEM;
+	}
+	if (!j->needs) {
+		j->result = "served";
+		job_set_message(j, "every module of set '%s' the repositories offer is installed",
+				j->set);
+		return 0;
+	}
+	j->need_kind = NEED_MODULE;
+	return 1;
+}
+
 static int worker_install(Manager *m, Job *j)
 {
 	_cleanup_strv_free_ char **watchdogs = NULL, **bl_warnings = NULL;
@@ -388,8 +431,18 @@ static int worker_install(Manager *m, Job *j)
 				m->kver, strerror(-r));
 		return r;
 	}
+	if (j->set) {
+		r = set_needs(m, j);
+		if (r <= 0)
+			return r;
+		kind = NEED_MODULE;
+		(void)resolver_set_requested_by(m->resolver, j->requested_by);
+	} else
+		(void)resolver_set_requested_by(m->resolver, NULL);
 	r = resolver_solve(m->resolver, kind, j->kind == JOB_MODALIAS ? one : j->needs,
-			   j->kind == JOB_MODALIAS ? INSTALL_REASON_HOTPLUG : INSTALL_REASON_USER,
+			   j->kind == JOB_MODALIAS ? INSTALL_REASON_HOTPLUG
+			   : j->set		   ? INSTALL_REASON_SET
+						   : INSTALL_REASON_USER,
 			   j->kind == JOB_MODALIAS ? (j->devpath ?: j->modalias) : NULL, &res);
 	j->t[PHASE_RESOLVED] = now_realtime();
 	if (r == -ENOENT) {
@@ -472,7 +525,8 @@ static int worker_install(Manager *m, Job *j)
 		j->t[PHASE_DOWNLOADED] = j->t[PHASE_RESOLVED];
 	strv_free(j->packages);
 	j->packages = TAKE_PTR(rep.installed);
-	r = worker_load(m, j);
+	if (!j->set) /* a set says what may be needed, not what is: installed, not loaded */
+		r = worker_load(m, j);
 	j->result = "installed";
 	job_set_message(j, "installed %zu package(s), loaded %zu module(s)", strv_length(j->packages),
 			strv_length(j->loaded));

@@ -62,6 +62,7 @@ typedef struct Job {
 	bool dry_run;
 	bool force;
 	char *requested_by;
+	char *set; /* Ensure: the set whose modules are the needs */
 	/* who waits for the answer */
 	Connection **waiters;
 	size_t n_waiters, allocated_waiters;

@@ -24,6 +24,9 @@ kmodd_root() { # DIR
 	chmod 755 "$d"
 	fixture_copy base-54 "$ROOT"
 	chmod 755 "$ROOT" # the fixture cache may be private; 'nobody' must reach the socket
+	# the shipped policies, as meson installs them
+	mkdir -p "$ROOT/usr/lib/kmodd"
+	cp -r "$SRC/policies" "$ROOT/usr/lib/kmodd/policies" && rm -f "$ROOT/usr/lib/kmodd/policies/README.md"
 	repo=$(bash "$SRC/kmpbuild/cached-repo.sh" full-54 2>"$d/cached-repo.log" | tail -n 1)
 	[ -d "$repo/repodata" ] || { echo "cannot build the repository: $(tail -n 3 "$d/cached-repo.log")"; return 1; }
 	url=$(repo_serve "$repo") || return 1

@@ -157,6 +157,11 @@ check daemon-install-loaded test -d "$ROOT/sys/module/r8169"
 check daemon-install-no-match sh -c "'$KMODCTL' --root '$ROOT' daemon install no_such_module_x 2>/dev/null; [ \$? = 3 ]"
 check daemon-remove sh -c "'$KMODCTL' --root '$ROOT' daemon remove --force r8169-kmp-amd64 | grep -q removed"
 check daemon-remove-gone test ! -e "$ROOT/lib/modules/$KVER54/updates/drivers/net/ethernet/realtek/r8169.ko"
+check daemon-ensure sh -c "'$KMODCTL' --root '$ROOT' daemon ensure netfilter --json | jq -e '.result == \"installed\" and (.packages | index(\"nf_tables-kmp-amd64-6.1.190-1.x86_64\") != null)'"
+check daemon-ensure-not-loaded test ! -d "$ROOT/sys/module/nf_tables"
+check daemon-ensure-reason sh -c "'$KMODCTL' --root '$ROOT' why nf_tables-kmp-amd64 | grep -q 'set:netfilter'"
+check daemon-ensure-again sh -c "'$KMODCTL' --root '$ROOT' daemon ensure netfilter --json | jq -e '.result == \"served\"'"
+check daemon-ensure-unknown sh -c "'$KMODCTL' --root '$ROOT' daemon ensure no-such-set 2>/dev/null; [ \$? = 3 ]"
 check verify-after-daemon-calls "$KMODCTL" --root "$ROOT" verify
 
 # ---- SIGTERM in the middle of an install: the transaction is finished, then kmodd exits
