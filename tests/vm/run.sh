@@ -311,7 +311,8 @@ build_run_piece() { # DIR NAME
 	echo 'nogroup:x:65534:' >>"$d/etc/group"
 	echo vm >"$d/etc/hostname"
 
-	# vm-files: HOST[:GUEST] ...: HOST relative to the source tree (or $BUILD/..., absolute);
+	# vm-files: HOST[:GUEST] ...: HOST relative to the source tree (or $BUILD/..., $FIXTURES/...,
+	# absolute);
 	# GUEST defaults to /vmtest/files/BASENAME; directories are copied whole
 	local spec src dst
 	for spec in $(header "$VMDIR/scenarios/$n.sh" files); do
@@ -319,6 +320,7 @@ build_run_piece() { # DIR NAME
 		dst=/vmtest/files/$(basename "$src")
 		[ "$src" = "$spec" ] || dst=${spec#*:}
 		src=${src//\$BUILD/$BUILD}
+		src=${src//\$FIXTURES/$FIXTURES}
 		case "$src" in /*) ;; *) src=$SRC/$src ;; esac
 		if [ ! -e "$src" ]; then
 			echo "run.sh: vm-files: $src does not exist" >&2
