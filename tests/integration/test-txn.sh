@@ -135,7 +135,7 @@ H=$(mktmp)
 _tmpdirs+=("$H")
 SRCKO=$FIXTURES/full-54/lib/modules/$KVER/kernel/drivers/net/ethernet/intel/e1000/e1000.ko
 ls -la "$T/etc/passwd" >"$H/passwd.before" 2>&1
-for kind in dotdot absolute symlink setuid notmodule outside overwrite; do
+for kind in dotdot absolute symlink setuid setgid device notmodule outside; do
 	rpmf=$("$TXN_TOOL" mkrpm "$H" "$KVER" "$kind" "$SRCKO" 2>&1) || { fail "hostile-$kind" "mkrpm: $rpmf"; continue; }
 	out=$(run_shim "$T" "$TXN_TOOL" install "$T" "$KVER" "$rpmf" 2>&1)
 	rc=$?
@@ -148,6 +148,27 @@ for kind in dotdot absolute symlink setuid notmodule outside overwrite; do
 done
 ls -la "$T/etc/passwd" 2>&1 | cmp -s - "$H/passwd.before" && pass hostile-passwd-untouched ||
 	fail hostile-passwd-untouched "changed"
+# a file of another package, or one no package owns: refused
+rpmf=$("$TXN_TOOL" mkrpm "$H" "$KVER" overwrite "$SRCKO")
+run_shim "$T" "$TXN_TOOL" install "$T" "$KVER" "$(pkg e1000)" >/dev/null 2>&1
+S=$(state_of "$T")
+out=$(run_shim "$T" "$TXN_TOOL" install "$T" "$KVER" "$rpmf" 2>&1)
+rc=$?
+[ $rc != 0 ] && [[ $out == *"would overwrite a file of package e1000-kmp-amd64"* ]] &&
+	[ "$(state_of "$T")" = "$S" ] && pass overwrite-other-package-refused ||
+	fail overwrite-other-package-refused "rc=$rc $out"
+run_shim "$T" "$KMODCTL" --root "$T" remove e1000 -y >/dev/null 2>&1
+mkdir -p "$(dirname "$E1000")"
+cp "$SRCKO" "$E1000"
+S=$(state_of "$T")
+out=$(run_shim "$T" "$TXN_TOOL" install "$T" "$KVER" "$rpmf" 2>&1)
+rc=$?
+[ $rc != 0 ] && [[ $out == *"no package owns"* ]] && [ "$(state_of "$T")" = "$S" ] &&
+	cmp -s "$SRCKO" "$E1000" && pass overwrite-unowned-refused ||
+	fail overwrite-unowned-refused "rc=$rc $out"
+rm -rf "$T/lib/modules/$KVER/updates"
+[ "$(state_of "$T")" = "$A" ] && pass overwrite-state || fail overwrite-state "state"
+
 # the same writer makes an acceptable package: the refusals are about the paths
 rpmf=$("$TXN_TOOL" mkrpm "$H" "$KVER" good "$SRCKO")
 out=$(run_shim "$T" "$TXN_TOOL" install "$T" "$KVER" "$rpmf" 2>&1)

@@ -14,8 +14,9 @@
  *       writes OUTDIR/evil-KIND-VERSION-1.x86_64.rpm (VERSION 1 by default) whose payload
  *       holds MODULE.ko as:
  *       good (updates/evil.ko), dotdot (updates/../../../../etc/passwd), absolute
- *       (/etc/evil.ko), symlink, setuid, notmodule (updates/evil.txt), outside
- *       (kernel/evil.ko), overwrite (kernel/drivers/net/mii.ko of the base tree).
+ *       (/etc/evil.ko), symlink, setuid, setgid, device (a character device),
+ *       notmodule (updates/evil.txt), outside
+ *       (kernel/evil.ko), overwrite (updates/.../e1000.ko, the file of e1000's KMP).
  *
  * Exit status: 0 ok, 1 failure (the report's error on stderr), 5 lock held.
  */
@@ -218,7 +219,8 @@ static int mkrpm(int argc, char *argv[])
 	p = kmp_package_new(name, argc == 7 ? argv[6] : "1", "1", "x86_64");
 	if (!p)
 		return 1;
-	if (streq(kind, "good") || streq(kind, "symlink") || streq(kind, "setuid"))
+	if (streq(kind, "good") || streq(kind, "symlink") || streq(kind, "setuid") ||
+	    streq(kind, "device") || streq(kind, "setgid"))
 		r = asprintf(&path, "/lib/modules/%s/updates/evil.ko", kver);
 	else if (streq(kind, "dotdot"))
 		r = asprintf(&path, "/lib/modules/%s/updates/../../../../etc/passwd", kver);
@@ -229,7 +231,8 @@ static int mkrpm(int argc, char *argv[])
 	else if (streq(kind, "outside"))
 		r = asprintf(&path, "/lib/modules/%s/kernel/evil.ko", kver);
 	else if (streq(kind, "overwrite"))
-		r = asprintf(&path, "/lib/modules/%s/updates/../kernel/drivers/net/mii.ko", kver);
+		r = asprintf(&path, "/lib/modules/%s/updates/drivers/net/ethernet/intel/e1000/e1000.ko",
+			     kver);
 	else
 		return 2;
 	if (r < 0)
@@ -244,6 +247,10 @@ static int mkrpm(int argc, char *argv[])
 		f->mode = S_IFLNK | 0777;
 	if (streq(kind, "setuid"))
 		f->mode = S_IFREG | S_ISUID | 0755;
+	if (streq(kind, "setgid"))
+		f->mode = S_IFREG | S_ISGID | 0755;
+	if (streq(kind, "device"))
+		f->mode = S_IFCHR | 0644;
 	evr = kmp_package_evr(p);
 	if (!evr)
 		return 1;
