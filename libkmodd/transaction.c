@@ -2262,6 +2262,12 @@ int transaction_remove(const char *root, const char *kver, char *const *names,
 		}
 	indexes = true;
 	r = depmod_update(root, kver, NULL, rm_paths, &drep);
+	if (r == -ENOENT) {
+		/* a module of the package was not indexed (its file deleted and depmod run by
+		 * hand): the indexes of the tree as it now is */
+		depmod_report_done(&drep);
+		r = depmod_full(root, kver, &drep);
+	}
 	if (r < 0) {
 		indexes = false;
 		report_error(rep, r, drep.error_path ?: t->moddir, "updating the module indexes: %s",

@@ -130,6 +130,18 @@ rc=$?
 n=$("$KMODCTL" --root "$T" history --json | grep -c '"action"')
 [ "$n" -ge 5 ] && pass history || fail history "$n entries"
 
+# a package whose file was deleted by hand (and depmod run): verify says so, remove still works
+run_shim "$T" "$TXN_TOOL" install "$T" "$KVER" "$(pkg e1000)" >/dev/null 2>&1
+rm -f "$E1000"
+depmod -b "$T" "$KVER"
+out=$("$KMODCTL" --root "$T" verify 2>&1)
+rc=$?
+[ $rc = 6 ] && [[ $out == *missing* ]] && pass verify-missing-file || fail verify-missing-file "rc=$rc $out"
+out=$(run_shim "$T" "$KMODCTL" --root "$T" remove e1000 -y 2>&1)
+rc=$?
+[ $rc = 0 ] && [ "$(state_of "$T")" = "$A" ] && "$KMODCTL" --root "$T" verify >/dev/null 2>&1 &&
+	pass remove-file-already-gone || fail remove-file-already-gone "rc=$rc $out"
+
 # ---- hostile packages: refused, nothing written ----
 H=$(mktmp)
 _tmpdirs+=("$H")
