@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <regex.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -2201,6 +2202,30 @@ static void unlink_tmps(int dfd)
 	(void)unlinkat(dfd, JOURNAL_NEW, 0);
 }
 
+/* Does the file in place hold exactly b? Then it need not be written again. */
+static bool same_content(int dfd, const char *name, const KBuf *b, struct stat *ret_st)
+{
+	_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	void *p;
+	bool same;
+
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size != b->size)
+		return false;
+	if (b->size == 0)
+		same = true;
+	else {
+		p = mmap(NULL, b->size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (p == MAP_FAILED)
+			return false;
+		same = memcmp(p, b->data, b->size) == 0;
+		munmap(p, b->size);
+	}
+	if (same)
+		*ret_st = st;
+	return same;
+}
+
 static int publish(Depmod *d, Output *o)
 {
 	_cleanup_close_ int dfd = -EBADF;
@@ -2217,6 +2242,11 @@ static int publish(Depmod *d, Output *o)
 		return report_error(d->rep, negative_errno(), d->dir, "cannot open");
 
 	d->generation++;
+	/* a file the update does not change keeps its inode; the cache records it as it is */
+	for (int f = 0; f < F_MAX; f++)
+		if (f != F_CACHE && o->present[f] && d->prev_size[f] == o->buf[f].size &&
+		    same_content(dfd, file_names[f], &o->buf[f], &st[f]))
+			o->present[f] = false;
 	for (int f = 0; f < F_MAX; f++) {
 		if (f == F_CACHE || !o->present[f])
 			continue;
