@@ -46,23 +46,29 @@ int verb_history(int argc, char *argv[])
 	if (db) {
 		r = db_history_list(db, &h, &n);
 		if (r < 0)
-			return log_error_errno(r, "%s/var/lib/kmodd/kmodd.db: cannot read: %m",
-					       streq(arg_root, "/") ? "" : arg_root),
+			return log_error_errno(
+				       r, "%s/var/lib/kmodd/kmodd.db: cannot read: %m",
+				       streq(arg_root, "/") ? "" : arg_root),
 			       EXIT_FAILURE;
 	}
 	if (arg_json) {
 		_cleanup_json_put_ json_object *a = json_object_new_array();
 
 		for (size_t i = 0; i < n; i++) {
-			json_object *o = json_object_new_object(), *p = json_object_new_array();
+			json_object *o = json_object_new_object(),
+				    *p = json_object_new_array();
 
 			json_object_object_add(o, "id", json_object_new_int64(h[i].id));
-			json_object_object_add(o, "time", json_object_new_int64(h[i].time));
-			json_object_object_add(o, "action", json_object_new_string(h[i].action));
-			json_object_object_add(o, "result", json_object_new_string(h[i].result));
-			json_object_object_add(o, "command", h[i].command
-								     ? json_object_new_string(h[i].command)
-								     : NULL);
+			json_object_object_add(o, "time",
+					       json_object_new_int64(h[i].time));
+			json_object_object_add(o, "action",
+					       json_object_new_string(h[i].action));
+			json_object_object_add(o, "result",
+					       json_object_new_string(h[i].result));
+			json_object_object_add(o, "command",
+					       h[i].command ? json_object_new_string(
+								      h[i].command) :
+							      NULL);
 			STRV_FOREACH(s, h[i].packages)
 				json_object_array_add(p, json_object_new_string(*s));
 			json_object_object_add(o, "packages", p);
@@ -78,10 +84,11 @@ int verb_history(int argc, char *argv[])
 			time_t t = (time_t)h[i].time;
 			struct tm tm;
 
-			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", gmtime_r(&t, &tm));
-			printf("%4" PRIi64 " %s UTC  %-8s %-12s %s%s%s\n", h[i].id, when, h[i].action,
-			       h[i].result, strempty(pk), h[i].command ? "  # " : "",
-			       strempty(h[i].command));
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S",
+				 gmtime_r(&t, &tm));
+			printf("%4" PRIi64 " %s UTC  %-8s %-12s %s%s%s\n", h[i].id, when,
+			       h[i].action, h[i].result, strempty(pk),
+			       h[i].command ? "  # " : "", strempty(h[i].command));
 		}
 	}
 	db_history_free(h, n);

@@ -36,14 +36,18 @@ json_object *db_package_to_json(const DbPackage *p)
 	json_object_object_add(o, "arch", json_object_new_string(p->ref.arch));
 	json_object_object_add(o, "kernel", json_object_new_string(p->kver));
 	json_object_object_add(o, "repository",
-			       p->ref.repo_id ? json_object_new_string(p->ref.repo_id) : NULL);
+			       p->ref.repo_id ? json_object_new_string(p->ref.repo_id) :
+						NULL);
 	json_object_object_add(o, "reason",
-			       json_object_new_string(install_reason_to_string(p->ref.reason)));
-	json_object_object_add(o, "requested_by", p->ref.requested_by
-							   ? json_object_new_string(p->ref.requested_by)
-							   : NULL);
+			       json_object_new_string(
+				       install_reason_to_string(p->ref.reason)));
+	json_object_object_add(o, "requested_by",
+			       p->ref.requested_by ?
+				       json_object_new_string(p->ref.requested_by) :
+				       NULL);
 	json_object_object_add(o, "device",
-			       p->ref.device ? json_object_new_string(p->ref.device) : NULL);
+			       p->ref.device ? json_object_new_string(p->ref.device) :
+					       NULL);
 	json_object_object_add(o, "install_time", json_object_new_int64(p->install_time));
 	for (size_t i = 0; i < p->n_files; i++)
 		json_object_array_add(files, json_object_new_string(p->files[i].path));
@@ -60,14 +64,16 @@ static int list_installed(void)
 
 	r = db_open(arg_root, false, &db);
 	if (r < 0 && r != -ENOENT)
-		return log_error_errno(r, "%s/var/lib/kmodd/kmodd.db: cannot open: %m; run "
-					  "'kmodctl verify'.",
+		return log_error_errno(r,
+				       "%s/var/lib/kmodd/kmodd.db: cannot open: %m; run "
+				       "'kmodctl verify'.",
 				       streq(arg_root, "/") ? "" : arg_root);
 	if (db) {
 		r = db_list_packages(db, arg_kernel, &l, &n);
 		if (r < 0)
-			return log_error_errno(r, "%s/var/lib/kmodd/kmodd.db: cannot read: %m",
-					       streq(arg_root, "/") ? "" : arg_root);
+			return log_error_errno(
+				r, "%s/var/lib/kmodd/kmodd.db: cannot read: %m",
+				streq(arg_root, "/") ? "" : arg_root);
 	}
 	if (arg_json) {
 		_cleanup_json_put_ json_object *a = json_object_new_array();
@@ -79,11 +85,13 @@ static int list_installed(void)
 		if (n == 0)
 			printf("No KMP is installed.\n");
 		else
-			printf("%-32s %-14s %-18s %-10s %s\n", "PACKAGE", "VERSION", "KERNEL",
-			       "REASON", "REQUESTED BY");
+			printf("%-32s %-14s %-18s %-10s %s\n", "PACKAGE", "VERSION",
+			       "KERNEL", "REASON", "REQUESTED BY");
 		for (size_t i = 0; i < n; i++)
-			printf("%-32s %-14s %-18s %-10s %s\n", l[i].ref.name, l[i].ref.evr, l[i].kver,
-			       install_reason_to_string(l[i].ref.reason), strempty(l[i].ref.requested_by));
+			printf("%-32s %-14s %-18s %-10s %s\n", l[i].ref.name,
+			       l[i].ref.evr, l[i].kver,
+			       install_reason_to_string(l[i].ref.reason),
+			       strempty(l[i].ref.requested_by));
 	}
 	db_packages_free(l, n);
 	return 0;
@@ -121,7 +129,8 @@ int verb_list(int argc, char *argv[])
 		}
 	}
 	if (optind < argc) {
-		log_error("Unexpected argument '%s'; see 'kmodctl list --help'.", argv[optind]);
+		log_error("Unexpected argument '%s'; see 'kmodctl list --help'.",
+			  argv[optind]);
 		return EXIT_USAGE;
 	}
 	return list_installed() < 0 ? EXIT_FAILURE : 0;

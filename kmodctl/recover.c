@@ -31,7 +31,8 @@ int verb_recover(int argc, char *argv[])
 		}
 	}
 	if (optind < argc) {
-		log_error("Unexpected argument '%s'; see 'kmodctl recover --help'.", argv[optind]);
+		log_error("Unexpected argument '%s'; see 'kmodctl recover --help'.",
+			  argv[optind]);
 		return EXIT_USAGE;
 	}
 	r = transaction_recover(arg_root, arg_kernel, &rep);

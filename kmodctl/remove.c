@@ -58,7 +58,8 @@ int verb_remove(int argc, char *argv[])
 		if (strv_extend(&names, argv[i]) < 0)
 			return log_oom();
 	if (!names) {
-		log_error("Name the packages or modules to remove; see 'kmodctl remove --help'.");
+		log_error(
+			"Name the packages or modules to remove; see 'kmodctl remove --help'.");
 		return EXIT_USAGE;
 	}
 	r = txn_kernel(&kver);
@@ -71,8 +72,8 @@ int verb_remove(int argc, char *argv[])
 		o.dry_run = true;
 		r = transaction_remove(arg_root, kver, names, &o, &plan);
 		if (r < 0)
-			return r == -ENOENT ? (txn_log_error(&plan, r), EXIT_NO_MATCH)
-					    : txn_log_error(&plan, r);
+			return r == -ENOENT ? (txn_log_error(&plan, r), EXIT_NO_MATCH) :
+					      txn_log_error(&plan, r);
 		STRV_FOREACH(s, plan.removed)
 			printf("  remove %s\n", *s);
 		if (!txn_confirm("Remove these packages?")) {
@@ -96,7 +97,8 @@ int verb_remove(int argc, char *argv[])
 			json_object_array_add(a, json_object_new_string(*s));
 		json_object_object_add(j, "removed", a);
 		json_object_object_add(j, "dry_run", json_object_new_boolean(dry_run));
-		json_object_object_add(j, "recovered", json_object_new_boolean(rep.recovered));
+		json_object_object_add(j, "recovered",
+				       json_object_new_boolean(rep.recovered));
 		printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY));
 		return 0;
 	}

@@ -19,12 +19,16 @@ int txn_kernel(char **ret)
 	}
 	r = kernel_release_default(arg_root, &kver);
 	if (r == -ENOTUNIQ)
-		return log_error_errno(r, "Several kernels under %s/lib/modules; choose one with --kernel.",
-				       arg_root);
+		return log_error_errno(
+			r,
+			"Several kernels under %s/lib/modules; choose one with --kernel.",
+			arg_root);
 	if (r < 0)
-		return log_error_errno(r, "No kernel module tree under %s/lib/modules: %m; install a "
-					  "kernel or pass --root/--kernel.",
-				       streq(arg_root, "/") ? "" : arg_root);
+		return log_error_errno(
+			r,
+			"No kernel module tree under %s/lib/modules: %m; install a "
+			"kernel or pass --root/--kernel.",
+			streq(arg_root, "/") ? "" : arg_root);
 	*ret = TAKE_PTR(kver);
 	return 0;
 }
@@ -32,7 +36,8 @@ int txn_kernel(char **ret)
 void txn_print_recovery(const TxnReport *rep)
 {
 	if (rep->recovered)
-		log_notice("Recovered an interrupted transaction: %s.", strna(rep->recovery_action));
+		log_notice("Recovered an interrupted transaction: %s.",
+			   strna(rep->recovery_action));
 }
 
 int txn_log_error(const TxnReport *rep, int r)

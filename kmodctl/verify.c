@@ -72,7 +72,8 @@ int verb_verify(int argc, char *argv[])
 		}
 	}
 	if (optind < argc) {
-		log_error("Unexpected argument '%s'; see 'kmodctl verify --help'.", argv[optind]);
+		log_error("Unexpected argument '%s'; see 'kmodctl verify --help'.",
+			  argv[optind]);
 		return EXIT_USAGE;
 	}
 
@@ -81,7 +82,8 @@ int verb_verify(int argc, char *argv[])
 	if (!journal)
 		return log_oom();
 	if (access(journal, F_OK) >= 0)
-		add_diff(&diffs, "%s: an interrupted transaction is pending; run 'kmodctl recover'",
+		add_diff(&diffs,
+			 "%s: an interrupted transaction is pending; run 'kmodctl recover'",
 			 journal);
 
 	r = db_open(arg_root, false, &db);
@@ -104,11 +106,13 @@ int verb_verify(int argc, char *argv[])
 			if (!p)
 				return log_oom();
 			if (lstat(p, &st) < 0) {
-				add_diff(&diffs, "%s: missing (package %s)", p, l[i].ref.name);
+				add_diff(&diffs, "%s: missing (package %s)", p,
+					 l[i].ref.name);
 				continue;
 			}
 			if (!S_ISREG(st.st_mode)) {
-				add_diff(&diffs, "%s: not a regular file (package %s)", p, l[i].ref.name);
+				add_diff(&diffs, "%s: not a regular file (package %s)", p,
+					 l[i].ref.name);
 				continue;
 			}
 			r = sha256_file(p, sum);
@@ -116,12 +120,14 @@ int verb_verify(int argc, char *argv[])
 				add_diff(&diffs, "%s: cannot read: %s", p, strerror(-r));
 			else if (!streq(sum, l[i].files[j].sha256) ||
 				 (uint64_t)st.st_size != l[i].files[j].size)
-				add_diff(&diffs, "%s: content differs from package %s (sha256 %s, "
-						 "recorded %s)",
+				add_diff(&diffs,
+					 "%s: content differs from package %s (sha256 %s, "
+					 "recorded %s)",
 					 p, l[i].ref.name, sum, l[i].files[j].sha256);
 		}
 	}
-	if (arg_kernel && !strv_contains(kvers, arg_kernel) && strv_extend(&kvers, arg_kernel) < 0)
+	if (arg_kernel && !strv_contains(kvers, arg_kernel) &&
+	    strv_extend(&kvers, arg_kernel) < 0)
 		return log_oom();
 	if (!arg_kernel && kernel_release_default(arg_root, &kdefault) >= 0 &&
 	    !strv_contains(kvers, kdefault) && strv_extend(&kvers, kdefault) < 0)
@@ -136,7 +142,9 @@ int verb_verify(int argc, char *argv[])
 		leftovers = strv_free(leftovers);
 		(void)nftw(moddir, walk_cb, 16, FTW_PHYS);
 		STRV_FOREACH(t, leftovers)
-			add_diff(&diffs, "%s: temporary file left behind; run 'kmodctl recover'", *t);
+			add_diff(&diffs,
+				 "%s: temporary file left behind; run 'kmodctl recover'",
+				 *t);
 		leftovers = strv_free(leftovers);
 
 		r = depmod_verify(arg_root, *k, &rep);
@@ -146,7 +154,8 @@ int verb_verify(int argc, char *argv[])
 			continue;
 		}
 		STRV_FOREACH(d, rep.differences)
-			add_diff(&diffs, "%s: %s; run 'kmodctl depmod --full'", moddir, *d);
+			add_diff(&diffs, "%s: %s; run 'kmodctl depmod --full'", moddir,
+				 *d);
 	}
 
 	if (arg_json) {
@@ -157,15 +166,16 @@ int verb_verify(int argc, char *argv[])
 			json_object_array_add(a, json_object_new_string(*d));
 		json_object_object_add(o, "clean", json_object_new_boolean(!diffs));
 		json_object_object_add(o, "packages", json_object_new_int64((int64_t)n));
-		json_object_object_add(o, "files", json_object_new_int64((int64_t)n_files));
+		json_object_object_add(o, "files",
+				       json_object_new_int64((int64_t)n_files));
 		json_object_object_add(o, "differences", a);
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
 	} else {
 		STRV_FOREACH(d, diffs)
 			printf("%s\n", *d);
 		printf("%zu package%s, %zu file%s, indexes of %zu kernel%s: %s\n", n,
-		       n == 1 ? "" : "s", n_files, n_files == 1 ? "" : "s", strv_length(kvers),
-		       strv_length(kvers) == 1 ? "" : "s",
+		       n == 1 ? "" : "s", n_files, n_files == 1 ? "" : "s",
+		       strv_length(kvers), strv_length(kvers) == 1 ? "" : "s",
 		       diffs ? "differences found" : "clean");
 	}
 	db_packages_free(l, n);

@@ -31,7 +31,8 @@ static int find(DbPackage *l, size_t n, const char *name)
 			b = b ? b + 1 : l[i].files[j].path;
 			for (size_t x = 0; x < k && same; x++)
 				same = b[x] == name[x] ||
-				       ((b[x] == '-' || b[x] == '_') && (name[x] == '-' || name[x] == '_'));
+				       ((b[x] == '-' || b[x] == '_') &&
+					(name[x] == '-' || name[x] == '_'));
 			if (same && startswith(b + k, ".ko"))
 				return (int)i;
 		}
@@ -62,7 +63,8 @@ int verb_why(int argc, char *argv[])
 		}
 	}
 	if (optind + 1 != argc) {
-		log_error("Name one installed package or module; see 'kmodctl why --help'.");
+		log_error(
+			"Name one installed package or module; see 'kmodctl why --help'.");
 		return EXIT_USAGE;
 	}
 	r = db_open(arg_root, false, &db);
@@ -84,7 +86,8 @@ int verb_why(int argc, char *argv[])
 		if ((int)i == k || !streq(l[i].kver, l[k].kver))
 			continue;
 		STRV_FOREACH(req, l[i].ref.requires)
-			if (!startswith(*req, "rpmlib(") && package_satisfies(&l[k].ref, *req)) {
+			if (!startswith(*req, "rpmlib(") &&
+			    package_satisfies(&l[k].ref, *req)) {
 				if (strv_extend(&required_by, l[i].ref.name) < 0)
 					return log_oom();
 				break;

@@ -79,7 +79,7 @@ typedef enum Stmt {
 	_STMT_MAX,
 } Stmt;
 
-#define PACKAGE_COLUMNS                                                                  \
+#define PACKAGE_COLUMNS                                                                      \
 	"id, kver, name, evr, arch, repo_id, url, checksum, download_size, reason, device, " \
 	"requested_by, install_time"
 
@@ -87,30 +87,39 @@ static const char *const stmt_sql[_STMT_MAX] = {
 	[STMT_BEGIN] = "BEGIN IMMEDIATE",
 	[STMT_COMMIT] = "COMMIT",
 	[STMT_ROLLBACK] = "ROLLBACK",
-	[STMT_LIST_PACKAGES] = "SELECT " PACKAGE_COLUMNS " FROM packages ORDER BY kver, name",
+	[STMT_LIST_PACKAGES] = "SELECT " PACKAGE_COLUMNS
+			       " FROM packages ORDER BY kver, name",
 	[STMT_LIST_PACKAGES_KVER] = "SELECT " PACKAGE_COLUMNS
 				    " FROM packages WHERE kver = ?1 ORDER BY name",
 	[STMT_GET_PACKAGE] = "SELECT " PACKAGE_COLUMNS
 			     " FROM packages WHERE kver = ?1 AND name = ?2",
-	[STMT_FILES_OF] = "SELECT path, sha256, size, mode FROM files WHERE package_id = ?1 "
-			  "ORDER BY path",
-	[STMT_DEPS_OF] = "SELECT kind, dep FROM deps WHERE package_id = ?1 ORDER BY kind, seq",
-	[STMT_ADD_PACKAGE] = "INSERT INTO packages (kver, name, evr, arch, repo_id, url, checksum, "
-			     "download_size, reason, device, requested_by, install_time) "
-			     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	[STMT_FILES_OF] =
+		"SELECT path, sha256, size, mode FROM files WHERE package_id = ?1 "
+		"ORDER BY path",
+	[STMT_DEPS_OF] =
+		"SELECT kind, dep FROM deps WHERE package_id = ?1 ORDER BY kind, seq",
+	[STMT_ADD_PACKAGE] =
+		"INSERT INTO packages (kver, name, evr, arch, repo_id, url, checksum, "
+		"download_size, reason, device, requested_by, install_time) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 	[STMT_ADD_FILE] = "INSERT INTO files (package_id, path, sha256, size, mode) "
 			  "VALUES (?1, ?2, ?3, ?4, ?5)",
-	[STMT_ADD_DEP] = "INSERT INTO deps (package_id, kind, seq, dep) VALUES (?1, ?2, ?3, ?4)",
+	[STMT_ADD_DEP] =
+		"INSERT INTO deps (package_id, kind, seq, dep) VALUES (?1, ?2, ?3, ?4)",
 	[STMT_REMOVE_PACKAGE] = "DELETE FROM packages WHERE kver = ?1 AND name = ?2",
-	[STMT_FILE_OWNER] = "SELECT p.name FROM files f JOIN packages p ON p.id = f.package_id "
-			    "WHERE f.path = ?1",
+	[STMT_FILE_OWNER] =
+		"SELECT p.name FROM files f JOIN packages p ON p.id = f.package_id "
+		"WHERE f.path = ?1",
 	[STMT_HISTORY_ADD] = "INSERT INTO history (time, action, result, command, txn) "
 			     "VALUES (?1, ?2, ?3, ?4, ?5)",
-	[STMT_HISTORY_ADD_PACKAGE] = "INSERT INTO history_packages (history_id, seq, package) "
-				     "VALUES (?1, ?2, ?3)",
-	[STMT_HISTORY_LIST] = "SELECT id, time, action, result, command FROM history ORDER BY id",
-	[STMT_HISTORY_PACKAGES] = "SELECT package FROM history_packages WHERE history_id = ?1 "
-				  "ORDER BY seq",
+	[STMT_HISTORY_ADD_PACKAGE] =
+		"INSERT INTO history_packages (history_id, seq, package) "
+		"VALUES (?1, ?2, ?3)",
+	[STMT_HISTORY_LIST] =
+		"SELECT id, time, action, result, command FROM history ORDER BY id",
+	[STMT_HISTORY_PACKAGES] =
+		"SELECT package FROM history_packages WHERE history_id = ?1 "
+		"ORDER BY seq",
 	[STMT_HISTORY_BY_TXN] = "SELECT id FROM history WHERE txn = ?1",
 };
 
@@ -126,8 +135,8 @@ static const char *const dep_kind_name[] = { "provides", "requires", "supplement
 /* The one adapter from SQLite's result codes to -errno. */
 static int sql_error(Db *db, int rc, const char *what)
 {
-	log_debug("sqlite: %s: %s (%d)", what, db && db->sql ? sqlite3_errmsg(db->sql) : "",
-		  rc);
+	log_debug("sqlite: %s: %s (%d)", what,
+		  db && db->sql ? sqlite3_errmsg(db->sql) : "", rc);
 	switch (rc & 0xff) {
 	case SQLITE_OK:
 	case SQLITE_DONE:
@@ -169,8 +178,8 @@ static int stmt_get(Db *db, Stmt s, sqlite3_stmt **ret)
 	int rc;
 
 	if (!db->stmt[s]) {
-		rc = sqlite3_prepare_v3(db->sql, stmt_sql[s], -1, SQLITE_PREPARE_PERSISTENT,
-					&db->stmt[s], NULL);
+		rc = sqlite3_prepare_v3(db->sql, stmt_sql[s], -1,
+					SQLITE_PREPARE_PERSISTENT, &db->stmt[s], NULL);
 		if (rc != SQLITE_OK)
 			return sql_error(db, rc, stmt_sql[s]);
 	} else {
@@ -183,7 +192,8 @@ static int stmt_get(Db *db, Stmt s, sqlite3_stmt **ret)
 
 static int bind_text(Db *db, sqlite3_stmt *st, int i, const char *s)
 {
-	int rc = s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+	int rc = s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) :
+		     sqlite3_bind_null(st, i);
 
 	return rc == SQLITE_OK ? 0 : sql_error(db, rc, "bind");
 }
@@ -285,8 +295,8 @@ int db_open(const char *root, bool writable, Db **ret)
 	if (!db)
 		return -ENOMEM;
 	rc = sqlite3_open_v2(path, &db->sql,
-			     (writable ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
-				       : SQLITE_OPEN_READONLY) |
+			     (writable ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE :
+					 SQLITE_OPEN_READONLY) |
 				     SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
 			     NULL);
 	if (rc != SQLITE_OK)
@@ -308,8 +318,8 @@ int db_open(const char *root, bool writable, Db **ret)
 	if (r < 0)
 		return r;
 	if (version > DB_SCHEMA_VERSION) {
-		log_debug("%s: schema version %" PRIi64 ", this kmodd knows %d", path, version,
-			  DB_SCHEMA_VERSION);
+		log_debug("%s: schema version %" PRIi64 ", this kmodd knows %d", path,
+			  version, DB_SCHEMA_VERSION);
 		return -EPROTONOSUPPORT;
 	}
 	if (version == 0) {
@@ -413,7 +423,8 @@ static int package_from_row(Db *db, sqlite3_stmt *st, DbPackage *ret)
 	if (col_strdup(st, 1, &p.kver) < 0 || col_strdup(st, 2, &p.ref.name) < 0 ||
 	    col_strdup(st, 3, &p.ref.evr) < 0 || col_strdup(st, 4, &p.ref.arch) < 0 ||
 	    col_strdup(st, 5, &p.ref.repo_id) < 0 || col_strdup(st, 6, &p.ref.url) < 0 ||
-	    col_strdup(st, 7, &p.ref.checksum) < 0 || col_strdup(st, 10, &p.ref.device) < 0 ||
+	    col_strdup(st, 7, &p.ref.checksum) < 0 ||
+	    col_strdup(st, 10, &p.ref.device) < 0 ||
 	    col_strdup(st, 11, &p.ref.requested_by) < 0) {
 		r = -ENOMEM;
 		goto fail;
@@ -573,8 +584,10 @@ static int add_deps(Db *db, int64_t id, const char *kind, char *const *l)
 		r = stmt_get(db, STMT_ADD_DEP, &st);
 		if (r < 0)
 			return r;
-		if ((r = bind_int(db, st, 1, id)) < 0 || (r = bind_text(db, st, 2, kind)) < 0 ||
-		    (r = bind_int(db, st, 3, seq++)) < 0 || (r = bind_text(db, st, 4, *d)) < 0)
+		if ((r = bind_int(db, st, 1, id)) < 0 ||
+		    (r = bind_text(db, st, 2, kind)) < 0 ||
+		    (r = bind_int(db, st, 3, seq++)) < 0 ||
+		    (r = bind_text(db, st, 4, *d)) < 0)
 			return r;
 		r = step_done(db, st);
 		if (r < 0)
@@ -595,14 +608,16 @@ int db_add_package(Db *db, const DbPackage *p)
 	r = stmt_get(db, STMT_ADD_PACKAGE, &st);
 	if (r < 0)
 		return r;
-	if ((r = bind_text(db, st, 1, p->kver)) < 0 || (r = bind_text(db, st, 2, p->ref.name)) < 0 ||
+	if ((r = bind_text(db, st, 1, p->kver)) < 0 ||
+	    (r = bind_text(db, st, 2, p->ref.name)) < 0 ||
 	    (r = bind_text(db, st, 3, p->ref.evr)) < 0 ||
 	    (r = bind_text(db, st, 4, p->ref.arch)) < 0 ||
 	    (r = bind_text(db, st, 5, p->ref.repo_id)) < 0 ||
 	    (r = bind_text(db, st, 6, p->ref.url)) < 0 ||
 	    (r = bind_text(db, st, 7, p->ref.checksum)) < 0 ||
 	    (r = bind_int(db, st, 8, (int64_t)p->ref.download_size)) < 0 ||
-	    (r = bind_text(db, st, 9, reason)) < 0 || (r = bind_text(db, st, 10, p->ref.device)) < 0 ||
+	    (r = bind_text(db, st, 9, reason)) < 0 ||
+	    (r = bind_text(db, st, 10, p->ref.device)) < 0 ||
 	    (r = bind_text(db, st, 11, p->ref.requested_by)) < 0 ||
 	    (r = bind_int(db, st, 12, p->install_time ?: (int64_t)time(NULL))) < 0)
 		return r;
@@ -617,7 +632,8 @@ int db_add_package(Db *db, const DbPackage *p)
 		r = stmt_get(db, STMT_ADD_FILE, &st);
 		if (r < 0)
 			return r;
-		if ((r = bind_int(db, st, 1, id)) < 0 || (r = bind_text(db, st, 2, f->path)) < 0 ||
+		if ((r = bind_int(db, st, 1, id)) < 0 ||
+		    (r = bind_text(db, st, 2, f->path)) < 0 ||
 		    (r = bind_text(db, st, 3, f->sha256)) < 0 ||
 		    (r = bind_int(db, st, 4, (int64_t)f->size)) < 0 ||
 		    (r = bind_int(db, st, 5, f->mode)) < 0)
@@ -695,8 +711,10 @@ int db_history_add_txn(Db *db, const DbHistory *h, const char *txn, int64_t *ret
 	if (r < 0)
 		return r;
 	if ((r = bind_int(db, st, 1, h->time ?: (int64_t)time(NULL))) < 0 ||
-	    (r = bind_text(db, st, 2, h->action)) < 0 || (r = bind_text(db, st, 3, h->result)) < 0 ||
-	    (r = bind_text(db, st, 4, h->command)) < 0 || (r = bind_text(db, st, 5, txn)) < 0)
+	    (r = bind_text(db, st, 2, h->action)) < 0 ||
+	    (r = bind_text(db, st, 3, h->result)) < 0 ||
+	    (r = bind_text(db, st, 4, h->command)) < 0 ||
+	    (r = bind_text(db, st, 5, txn)) < 0)
 		return r;
 	r = step_done(db, st);
 	if (r < 0)
@@ -706,7 +724,8 @@ int db_history_add_txn(Db *db, const DbHistory *h, const char *txn, int64_t *ret
 		r = stmt_get(db, STMT_HISTORY_ADD_PACKAGE, &st);
 		if (r < 0)
 			return r;
-		if ((r = bind_int(db, st, 1, id)) < 0 || (r = bind_int(db, st, 2, seq++)) < 0 ||
+		if ((r = bind_int(db, st, 1, id)) < 0 ||
+		    (r = bind_int(db, st, 2, seq++)) < 0 ||
 		    (r = bind_text(db, st, 3, *p)) < 0)
 			return r;
 		r = step_done(db, st);
@@ -770,7 +789,8 @@ int db_history_list(Db *db, DbHistory **ret, size_t *ret_n)
 			.id = sqlite3_column_int64(st, 0),
 			.time = sqlite3_column_int64(st, 1),
 		};
-		if (col_strdup(st, 2, &h->action) < 0 || col_strdup(st, 3, &h->result) < 0 ||
+		if (col_strdup(st, 2, &h->action) < 0 ||
+		    col_strdup(st, 3, &h->result) < 0 ||
 		    col_strdup(st, 4, &h->command) < 0) {
 			r = -ENOMEM;
 			goto fail;
@@ -782,7 +802,8 @@ int db_history_list(Db *db, DbHistory **ret, size_t *ret_n)
 		if (r < 0)
 			goto fail;
 		while ((rq = sqlite3_step(q)) == SQLITE_ROW)
-			if (strv_extend(&h->packages, (const char *)sqlite3_column_text(q, 0)) < 0) {
+			if (strv_extend(&h->packages,
+					(const char *)sqlite3_column_text(q, 0)) < 0) {
 				sqlite3_reset(q);
 				r = -ENOMEM;
 				goto fail;

@@ -64,8 +64,8 @@ static void crash_point(const char *step)
 /* ---- the plan and its journal ---- */
 
 typedef struct TxnFile {
-	char *final;  /* relative to the module directory: "updates/.../e1000.ko" */
-	char *temp;   /* the new content before the rename, or NULL (a removal) */
+	char *final; /* relative to the module directory: "updates/.../e1000.ko" */
+	char *temp; /* the new content before the rename, or NULL (a removal) */
 	char *backup; /* where the old file waits for the commit, or NULL (a new file) */
 	char sha256[65];
 	uint64_t size;
@@ -91,11 +91,11 @@ typedef struct Txn {
 
 	DbPackage *add; /* install: the new rows */
 	size_t n_add, allocated_add;
-	char **rpm_paths;  /* install: downloaded file of each add[] (not journaled) */
-	char **remove;     /* names of packages removed (or replaced by a new version) */
+	char **rpm_paths; /* install: downloaded file of each add[] (not journaled) */
+	char **remove; /* names of packages removed (or replaced by a new version) */
 	char **remove_nevra;
-	char **unload;     /* remove: modules to unload */
-	char **load;       /* install: what to load afterwards (not journaled) */
+	char **unload; /* remove: modules to unload */
+	char **load; /* install: what to load afterwards (not journaled) */
 } Txn;
 
 static void txn_free(Txn *t)
@@ -129,8 +129,8 @@ static void txn_free(Txn *t)
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(Txn *, txn_free);
 
-static int txn_new(const char *root, const char *kver, const char *action, const char *command,
-		   Txn **ret)
+static int txn_new(const char *root, const char *kver, const char *action,
+		   const char *command, Txn **ret)
 {
 	_cleanup_(txn_freep) Txn *t = calloc(1, sizeof(Txn));
 	uint8_t rnd[16];
@@ -238,7 +238,8 @@ static int rename_beneath(Txn *t, const char *from, const char *to)
 
 static int fsync_beneath(Txn *t, const char *reldir)
 {
-	_cleanup_close_ int fd = open_beneath(t->moddir_fd, reldir, O_RDONLY | O_DIRECTORY, 0);
+	_cleanup_close_ int fd =
+		open_beneath(t->moddir_fd, reldir, O_RDONLY | O_DIRECTORY, 0);
 
 	if (fd == -ENOENT)
 		return 0;
@@ -322,7 +323,8 @@ static json_object *json_package(const DbPackage *p)
 
 		json_add_str(f, "path", p->files[i].path);
 		json_add_str(f, "sha256", p->files[i].sha256);
-		json_object_object_add(f, "size", json_object_new_int64((int64_t)p->files[i].size));
+		json_object_object_add(f, "size",
+				       json_object_new_int64((int64_t)p->files[i].size));
 		json_object_object_add(f, "mode", json_object_new_int64(p->files[i].mode));
 		json_object_array_add(files, f);
 	}
@@ -389,7 +391,8 @@ static const char *jstr(json_object *o, const char *key)
 {
 	json_object *v;
 
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+	if (!json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
 		return NULL;
 	return json_object_get_string(v);
 }
@@ -407,7 +410,8 @@ static int jstrv(json_object *o, const char *key, char ***ret)
 	json_object *a;
 
 	*ret = NULL;
-	if (!json_object_object_get_ex(o, key, &a) || !json_object_is_type(a, json_type_array))
+	if (!json_object_object_get_ex(o, key, &a) ||
+	    !json_object_is_type(a, json_type_array))
 		return 0;
 	for (size_t i = 0; i < json_object_array_length(a); i++) {
 		json_object *e = json_object_array_get_idx(a, i);
@@ -429,7 +433,8 @@ static bool rel_path_ok(const char *p)
 		const char *e = strchr(c, '/');
 		size_t l = e ? (size_t)(e - c) : strlen(c);
 
-		if (l == 0 || (l == 1 && c[0] == '.') || (l == 2 && c[0] == '.' && c[1] == '.'))
+		if (l == 0 || (l == 1 && c[0] == '.') ||
+		    (l == 2 && c[0] == '.' && c[1] == '.'))
 			return false;
 		c = e ? e + 1 : NULL;
 	}
@@ -458,8 +463,10 @@ static int json_to_package(json_object *o, DbPackage *p)
 	json_object *files, *v;
 	int r;
 
-	if ((r = jdup(o, "name", &p->ref.name)) < 0 || (r = jdup(o, "evr", &p->ref.evr)) < 0 ||
-	    (r = jdup(o, "arch", &p->ref.arch)) < 0 || (r = jdup(o, "repo", &p->ref.repo_id)) < 0 ||
+	if ((r = jdup(o, "name", &p->ref.name)) < 0 ||
+	    (r = jdup(o, "evr", &p->ref.evr)) < 0 ||
+	    (r = jdup(o, "arch", &p->ref.arch)) < 0 ||
+	    (r = jdup(o, "repo", &p->ref.repo_id)) < 0 ||
 	    (r = jdup(o, "url", &p->ref.url)) < 0 ||
 	    (r = jdup(o, "checksum", &p->ref.checksum)) < 0 ||
 	    (r = jdup(o, "device", &p->ref.device)) < 0 ||
@@ -531,13 +538,14 @@ static int txn_parse_journal(const char *root, const char *data, size_t size, Tx
 	json_tokener_free(tok);
 	if (!o || !json_object_is_type(o, json_type_object))
 		return -EBADMSG;
-	if (!json_object_object_get_ex(o, "version", &v) || json_object_get_int(v) != JOURNAL_VERSION)
+	if (!json_object_object_get_ex(o, "version", &v) ||
+	    json_object_get_int(v) != JOURNAL_VERSION)
 		return -EPROTONOSUPPORT;
 	id = jstr(o, "id");
 	action = jstr(o, "action");
 	kver = jstr(o, "kver");
-	if (!id || strlen(id) != 32 || !action || !kver || !rel_path_ok(kver) || strchr(kver, '/') ||
-	    (!streq(action, "install") && !streq(action, "remove")))
+	if (!id || strlen(id) != 32 || !action || !kver || !rel_path_ok(kver) ||
+	    strchr(kver, '/') || (!streq(action, "install") && !streq(action, "remove")))
 		return -EBADMSG;
 	r = txn_new(root, kver, action, jstr(o, "command"), &t);
 	if (r < 0)
@@ -561,7 +569,8 @@ static int txn_parse_journal(const char *root, const char *data, size_t size, Tx
 		tf = &t->files[t->n_files];
 		*tf = (TxnFile){};
 		t->n_files++;
-		if ((r = jdup(f, "final", &tf->final)) < 0 || (r = jdup(f, "temp", &tf->temp)) < 0 ||
+		if ((r = jdup(f, "final", &tf->final)) < 0 ||
+		    (r = jdup(f, "temp", &tf->temp)) < 0 ||
 		    (r = jdup(f, "backup", &tf->backup)) < 0)
 			return r;
 		if (!journal_path_ok(tf->final, NULL) ||
@@ -569,7 +578,8 @@ static int txn_parse_journal(const char *root, const char *data, size_t size, Tx
 		    (tf->backup && !journal_path_ok(tf->backup, tf->final)))
 			return -EBADMSG;
 	}
-	if ((r = jstrv(o, "dirs", &t->dirs)) < 0 || (r = jstrv(o, "remove", &t->remove)) < 0 ||
+	if ((r = jstrv(o, "dirs", &t->dirs)) < 0 ||
+	    (r = jstrv(o, "remove", &t->remove)) < 0 ||
 	    (r = jstrv(o, "remove_nevra", &t->remove_nevra)) < 0 ||
 	    (r = jstrv(o, "unload", &t->unload)) < 0)
 		return r;
@@ -579,7 +589,8 @@ static int txn_parse_journal(const char *root, const char *data, size_t size, Tx
 	if (!streq(t->state, "prepared") && !streq(t->state, "placing") &&
 	    !streq(t->state, "indexing"))
 		return -EBADMSG;
-	if (json_object_object_get_ex(o, "add", &add) && json_object_is_type(add, json_type_array)) {
+	if (json_object_object_get_ex(o, "add", &add) &&
+	    json_object_is_type(add, json_type_array)) {
 		size_t n = json_object_array_length(add);
 
 		t->add = calloc(n + 1, sizeof(DbPackage));
@@ -643,8 +654,8 @@ void txn_report_done(TxnReport *r)
 	*r = (TxnReport){};
 }
 
-_printf_(4, 5) static int report_error(TxnReport *rep, int r, const char *path, const char *fmt,
-				       ...)
+_printf_(4, 5) static int report_error(TxnReport *rep, int r, const char *path,
+				       const char *fmt, ...)
 {
 	va_list ap;
 
@@ -686,13 +697,15 @@ static int take_lock(const char *root, int *ret_fd, TxnReport *rep)
 		return report_error(rep, r, dir, "cannot create: %s", strerror(-r));
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
 	if (fd < 0)
-		return report_error(rep, negative_errno(), path, "cannot open the lock: %s",
-				    strerror(errno));
+		return report_error(rep, negative_errno(), path,
+				    "cannot open the lock: %s", strerror(errno));
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EWOULDBLOCK)
-			return report_error(rep, -EWOULDBLOCK, path,
-					    "another kmodctl or kmodd is changing this system");
-		return report_error(rep, negative_errno(), path, "cannot lock: %s", strerror(errno));
+			return report_error(
+				rep, -EWOULDBLOCK, path,
+				"another kmodctl or kmodd is changing this system");
+		return report_error(rep, negative_errno(), path, "cannot lock: %s",
+				    strerror(errno));
 	}
 	*ret_fd = TAKE_FD(fd);
 	return 0;
@@ -702,8 +715,8 @@ static int take_lock(const char *root, int *ret_fd, TxnReport *rep)
 
 static bool is_module_file(const char *name)
 {
-	return endswith(name, ".ko") || endswith(name, ".ko.xz") || endswith(name, ".ko.zst") ||
-	       endswith(name, ".ko.gz");
+	return endswith(name, ".ko") || endswith(name, ".ko.xz") ||
+	       endswith(name, ".ko.zst") || endswith(name, ".ko.gz");
 }
 
 /* "updates/x/e1000-foo.ko.xz" -> "e1000_foo" */
@@ -763,8 +776,8 @@ bool package_satisfies(const PackageRef *p, const char *req)
 
 /* ---- libkmod ---- */
 
-static void kmod_log_debug(void *data, int priority, const char *file, int line, const char *fn,
-			   const char *format, va_list args)
+static void kmod_log_debug(void *data, int priority, const char *file, int line,
+			   const char *fn, const char *format, va_list args)
 {
 	_cleanup_free_ char *s = NULL;
 
@@ -854,7 +867,8 @@ static int read_package(const char *path, FD_t *ret_fd, Header *ret_h)
 /* "/lib/modules/KVER/updates/x.ko" -> "updates/x.ko", or NULL */
 static const char *payload_rel(const char *kver, const char *fn)
 {
-	const char *p = startswith(fn, "/usr/lib/modules/") ?: startswith(fn, "/lib/modules/");
+	const char *p = startswith(fn, "/usr/lib/modules/") ?:
+				startswith(fn, "/lib/modules/");
 
 	if (!p || !startswith(p, kver) || p[strlen(kver)] != '/')
 		return NULL;
@@ -886,12 +900,15 @@ static int keyring_load(char *const *paths, rpmKeyring *ret, TxnReport *rep)
 
 		r = read_full_file(*p, 1024 * 1024, &armor, NULL);
 		if (r < 0)
-			return report_error(rep, r, *p, "cannot read the signing key: %s", strerror(-r));
+			return report_error(rep, r, *p, "cannot read the signing key: %s",
+					    strerror(-r));
 		if (pgpParsePkts(armor, &pkt, &len) != PGPARMOR_PUBKEY || !pkt)
-			return report_error(rep, -EBADMSG, *p, "not an armored OpenPGP public key");
+			return report_error(rep, -EBADMSG, *p,
+					    "not an armored OpenPGP public key");
 		key = rpmPubkeyNew(pkt, len);
 		if (!key)
-			return report_error(rep, -EBADMSG, *p, "unusable OpenPGP public key");
+			return report_error(rep, -EBADMSG, *p,
+					    "unusable OpenPGP public key");
 		if (rpmKeyringAddKey(kr, key) < 0)
 			return -ENOMEM;
 		subs = rpmGetSubkeys(key, &n);
@@ -923,10 +940,12 @@ static int verify_signature(const char *path, rpmKeyring kr, TxnReport *rep)
 	rpmtsSetVSFlags(ts, RPMVSF_DEFAULT);
 	rc = rpmReadPackageFile(ts, fd, path, &h);
 	if (rc == RPMRC_NOKEY || rc == RPMRC_NOTTRUSTED)
-		return report_error(rep, -EKEYREJECTED, path,
-				    "signed with a key that is not trusted for this repository");
+		return report_error(
+			rep, -EKEYREJECTED, path,
+			"signed with a key that is not trusted for this repository");
 	if (rc != RPMRC_OK)
-		return report_error(rep, -EBADMSG, path, "signature or digest check failed");
+		return report_error(rep, -EBADMSG, path,
+				    "signature or digest check failed");
 	if (!headerIsEntry(h, RPMTAG_RSAHEADER) && !headerIsEntry(h, RPMTAG_DSAHEADER) &&
 	    !headerIsEntry(h, RPMTAG_SIGGPG) && !headerIsEntry(h, RPMTAG_SIGPGP))
 		return report_error(rep, -ENOKEY, path, "the package is not signed");
@@ -950,7 +969,8 @@ static int payload_path(const char *kver, const char *fn, mode_t mode, uint32_t 
 	}
 	rest = payload_rel(kver, fn);
 	if (!rest) {
-		*ret_why = "outside /lib/modules/<kernel>/ of the kernel being installed to";
+		*ret_why =
+			"outside /lib/modules/<kernel>/ of the kernel being installed to";
 		return -EPERM;
 	}
 	if (!startswith(rest, "updates/") && !startswith(rest, "extra/") &&
@@ -978,7 +998,8 @@ static int payload_path(const char *kver, const char *fn, mode_t mode, uint32_t 
 		*ret_why = "a hard link";
 		return -EPERM;
 	}
-	if (!is_module_file(rest) || strchr(rest, '/') == NULL || streq(strrchr(rest, '/'), "/.ko")) {
+	if (!is_module_file(rest) || strchr(rest, '/') == NULL ||
+	    streq(strrchr(rest, '/'), "/.ko")) {
 		*ret_why = "not a kernel module (.ko, .ko.xz, .ko.zst)";
 		return -EPERM;
 	}
@@ -1004,8 +1025,9 @@ static int plan_package(Txn *t, size_t pkg, const char *rpm_path, TxnReport *rep
 	r = read_package(rpm_path, &fd, &h);
 	if (r < 0)
 		return report_error(rep, r, p->ref.url ?: rpm_path,
-				    r == -ENOEXEC ? "not an rpm package"
-						  : "rpm digest or signature check failed");
+				    r == -ENOEXEC ?
+					    "not an rpm package" :
+					    "rpm digest or signature check failed");
 	files = rpmfilesNew(NULL, h, 0, RPMFI_KEEPHEADER);
 	if (!files)
 		return report_error(rep, -EBADMSG, rpm_path, "cannot read the file list");
@@ -1019,8 +1041,8 @@ static int plan_package(Txn *t, size_t pkg, const char *rpm_path, TxnReport *rep
 		char *digest;
 		int algo = 0;
 
-		r = payload_path(t->kver, fn, rpmfiFMode(fi), rpmfiFNlink(fi), rpmfiFLink(fi), &rel,
-				 &why);
+		r = payload_path(t->kver, fn, rpmfiFMode(fi), rpmfiFNlink(fi),
+				 rpmfiFLink(fi), &rel, &why);
 		if (r < 0)
 			return report_error(rep, r, p->ref.url ?: rpm_path,
 					    "package %s: refusing payload file '%s': %s",
@@ -1031,15 +1053,18 @@ static int plan_package(Txn *t, size_t pkg, const char *rpm_path, TxnReport *rep
 		if (!digest || algo != RPM_HASH_SHA256 || strlen(digest) != 64) {
 			free(digest);
 			return report_error(rep, -EBADMSG, p->ref.url ?: rpm_path,
-					    "package %s: '%s' has no sha256 digest", p->ref.name, fn);
+					    "package %s: '%s' has no sha256 digest",
+					    p->ref.name, fn);
 		}
 		rootrel = path_join("lib/modules", t->kver, rel);
-		if (!rootrel || !(p->files = reallocarray(p->files, p->n_files + 1, sizeof(DbFile)))) {
+		if (!rootrel || !(p->files = reallocarray(p->files, p->n_files + 1,
+							  sizeof(DbFile)))) {
 			free(digest);
 			return -ENOMEM;
 		}
 		f = &p->files[p->n_files++];
-		*f = (DbFile){ .path = TAKE_PTR(rootrel), .size = (uint64_t)rpmfiFSize(fi),
+		*f = (DbFile){ .path = TAKE_PTR(rootrel),
+			       .size = (uint64_t)rpmfiFSize(fi),
 			       .mode = S_IFREG | 0644 };
 		memcpy(f->sha256, digest, 65);
 		free(digest);
@@ -1071,8 +1096,8 @@ static int extract_one(Txn *t, rpmfi fi, TxnFile *tf, bool *first, TxnReport *re
 		long k = syscall(SYS_openat2, dfd, base, &how, sizeof(how));
 
 		if (k < 0)
-			return report_error(rep, negative_errno(), tf->temp, "cannot create: %s",
-					    strerror(errno));
+			return report_error(rep, negative_errno(), tf->temp,
+					    "cannot create: %s", strerror(errno));
 		fd = (int)k;
 	}
 	sha256_init(&s);
@@ -1102,8 +1127,9 @@ static int extract_one(Txn *t, rpmfi fi, TxnFile *tf, bool *first, TxnReport *re
 	}
 	sha256_finish_hex(&s, got);
 	if (total != tf->size || !streq(got, tf->sha256))
-		return report_error(rep, -EBADMSG, tf->final,
-				    "payload content differs from the package header's digest");
+		return report_error(
+			rep, -EBADMSG, tf->final,
+			"payload content differs from the package header's digest");
 	if (fchmod(fd, 0644) < 0 || fsync(fd) < 0)
 		return report_error(rep, negative_errno(), tf->final, "cannot write: %s",
 				    strerror(errno));
@@ -1125,7 +1151,8 @@ static int extract_package(Txn *t, size_t pkg, bool *first, TxnReport *rep)
 
 	r = read_package(rpm_path, &fd, &h);
 	if (r < 0)
-		return report_error(rep, r, rpm_path, "rpm digest or signature check failed");
+		return report_error(rep, r, rpm_path,
+				    "rpm digest or signature check failed");
 	comp = headerGetString(h, RPMTAG_PAYLOADCOMPRESSOR);
 	if (!comp || streq(comp, "gzip"))
 		z = Fdopen(fd, "r.gzdio");
@@ -1134,7 +1161,8 @@ static int extract_package(Txn *t, size_t pkg, bool *first, TxnReport *rep)
 	else if (streq(comp, "xz") || streq(comp, "lzma"))
 		z = Fdopen(fd, "r.xzdio");
 	else
-		return report_error(rep, -EOPNOTSUPP, rpm_path, "payload compressor %s", comp);
+		return report_error(rep, -EOPNOTSUPP, rpm_path, "payload compressor %s",
+				    comp);
 	if (!z || Ferror(z))
 		return report_error(rep, -EBADMSG, rpm_path, "cannot open the payload");
 	fd = NULL; /* now owned by z */
@@ -1163,14 +1191,15 @@ static int extract_package(Txn *t, size_t pkg, bool *first, TxnReport *rep)
 		const char *rel = payload_rel(t->kver, fn);
 
 		for (size_t i = 0; rel && i < t->n_files; i++)
-			if (t->files[i].temp && t->files[i].pkg == pkg && streq(t->files[i].final, rel)) {
+			if (t->files[i].temp && t->files[i].pkg == pkg &&
+			    streq(t->files[i].final, rel)) {
 				tf = &t->files[i];
 				seen[i] = true;
 				break;
 			}
 		if (!tf) {
-			r = report_error(rep, -EBADMSG, rpm_path, "payload file '%s' is not in the plan",
-					 fn);
+			r = report_error(rep, -EBADMSG, rpm_path,
+					 "payload file '%s' is not in the plan", fn);
 			goto finish;
 		}
 		r = extract_one(t, fi, tf, first, rep);
@@ -1291,7 +1320,8 @@ static int txn_rollback(Txn *t, bool indexes, DepmodReport *drep)
 			r = rename_beneath(t, f->backup, f->final);
 			if (r < 0 && ret == 0)
 				ret = r;
-		} else if (f->temp && !exists_beneath(t, f->temp) && placing && !f->backup) {
+		} else if (f->temp && !exists_beneath(t, f->temp) && placing &&
+			   !f->backup) {
 			/* renamed into place: ours, since the path was free when planned */
 			r = unlink_beneath(t, f->final, 0);
 			if (r < 0 && ret == 0)
@@ -1334,8 +1364,10 @@ static void history_note(const char *root, const char *action, const char *resul
 			 const char *command, char **packages)
 {
 	_cleanup_(db_closep) Db *db = NULL;
-	DbHistory h = { .action = (char *)action, .result = (char *)result,
-			.command = (char *)command, .packages = packages };
+	DbHistory h = { .action = (char *)action,
+			.result = (char *)result,
+			.command = (char *)command,
+			.packages = packages };
 
 	if (db_open(root, true, &db) < 0)
 		return;
@@ -1366,7 +1398,9 @@ static int txn_commit_db(Txn *t, Db *db, int64_t *ret_id)
 {
 	_cleanup_strv_free_ char **pk = history_packages(t);
 	_cleanup_free_ char *c_uncommitted = NULL;
-	DbHistory h = { .action = t->action, .result = (char *)"ok", .command = t->command,
+	DbHistory h = { .action = t->action,
+			.result = (char *)"ok",
+			.command = t->command,
 			.packages = pk };
 	int r;
 
@@ -1411,9 +1445,10 @@ static int recover_locked(const char *root, TxnReport *rep)
 		_cleanup_free_ char *s = kmodd_path_state(root);
 
 		jpath = s ? path_join(s, "journal") : NULL;
-		return report_error(rep, r, jpath,
-				    "unreadable transaction journal; inspect it, then delete it and "
-				    "run 'kmodctl verify'");
+		return report_error(
+			rep, r, jpath,
+			"unreadable transaction journal; inspect it, then delete it and "
+			"run 'kmodctl verify'");
 	}
 	if (!t)
 		return 0;
@@ -1438,8 +1473,8 @@ static int recover_locked(const char *root, TxnReport *rep)
 	}
 	if (r < 0)
 		return report_error(rep, r, drep.error_path ?: t->moddir,
-				    "recovery of the interrupted %s failed: %s", t->action,
-				    drep.error_message ?: strerror(-r));
+				    "recovery of the interrupted %s failed: %s",
+				    t->action, drep.error_message ?: strerror(-r));
 	r = txn_remove_journal(t);
 	if (r < 0)
 		return report_error(rep, r, t->journal, "cannot remove the journal");
@@ -1447,15 +1482,19 @@ static int recover_locked(const char *root, TxnReport *rep)
 		rep->recovered = true;
 		free(rep->recovery_action);
 		if (asprintf(&rep->recovery_action, "%s interrupted %s (%s)",
-			     committed ? "completed" : "rolled back", t->action, strempty(what)) < 0)
+			     committed ? "completed" : "rolled back", t->action,
+			     strempty(what)) < 0)
 			rep->recovery_action = NULL;
 	}
 	{
 		_cleanup_free_ char *res = NULL;
 
-		if (asprintf(&res, "%s %s", committed ? "completed" : "rolled back", t->action) >= 0) {
-			DbHistory h = { .action = (char *)"recover", .result = res,
-					.command = t->command, .packages = pk };
+		if (asprintf(&res, "%s %s", committed ? "completed" : "rolled back",
+			     t->action) >= 0) {
+			DbHistory h = { .action = (char *)"recover",
+					.result = res,
+					.command = t->command,
+					.packages = pk };
 			(void)db_history_add(db, &h, NULL);
 		}
 	}
@@ -1478,8 +1517,8 @@ int transaction_recover(const char *root, const char *kver, TxnReport *rep)
 static int download(Txn *t, const PackageRef *p, const TxnOptions *o, char **ret_path,
 		    TxnReport *rep)
 {
-	_cleanup_free_ char *cache = kmodd_path_cache(t->root), *dir = NULL, *nevra = NULL,
-			    *file = NULL, *err = NULL;
+	_cleanup_free_ char *cache = kmodd_path_cache(t->root), *dir = NULL,
+			    *nevra = NULL, *file = NULL, *err = NULL;
 	FetchOptions fo = {
 		.sha256 = p->checksum,
 		.retries = 2,
@@ -1494,14 +1533,16 @@ static int download(Txn *t, const PackageRef *p, const TxnOptions *o, char **ret
 	dir = path_join(cache, "packages", p->repo_id ?: "@local");
 	nevra = package_ref_nevra(p);
 	if (!dir || !nevra || !rel_path_ok(p->repo_id ?: "x") || strchr(nevra, '/'))
-		return report_error(rep, -EINVAL, p->url, "invalid package or repository name");
+		return report_error(rep, -EINVAL, p->url,
+				    "invalid package or repository name");
 	if (asprintf(&file, "%s/%s.rpm", dir, nevra) < 0)
 		return -ENOMEM;
 	r = mkdir_p(dir, 0755);
 	if (r < 0)
 		return report_error(rep, r, dir, "cannot create: %s", strerror(-r));
 	/* a verified copy from an earlier attempt */
-	if (p->checksum && sha256_file(file, got) >= 0 && strcasecmp(got, p->checksum) == 0) {
+	if (p->checksum && sha256_file(file, got) >= 0 &&
+	    strcasecmp(got, p->checksum) == 0) {
 		*ret_path = TAKE_PTR(file);
 		return 0;
 	}
@@ -1528,8 +1569,8 @@ static int tmp_name(Txn *t, const char *final, const char *suffix, char **ret)
 
 	if (!d)
 		return -ENOMEM;
-	if (asprintf(ret, "%s%s%s%s.%zu%s", streq(d, ".") ? "" : d, streq(d, ".") ? "" : "/",
-		     TMP_PREFIX, t->id, t->n_files, suffix) < 0)
+	if (asprintf(ret, "%s%s%s%s.%zu%s", streq(d, ".") ? "" : d,
+		     streq(d, ".") ? "" : "/", TMP_PREFIX, t->id, t->n_files, suffix) < 0)
 		return -ENOMEM;
 	return 0;
 }
@@ -1545,11 +1586,13 @@ static const char *mod_rel(const Txn *t, const char *rootrel)
 
 /* Builds the file operations: new files (temp -> final, with a backup when a replaced
  * package had the same path), removed files of replaced packages (final -> backup). */
-static int plan_files(Txn *t, Db *db, DbPackage *replaced, size_t n_replaced, TxnReport *rep)
+static int plan_files(Txn *t, Db *db, DbPackage *replaced, size_t n_replaced,
+		      TxnReport *rep)
 {
 	for (size_t k = 0; k < t->n_add; k++)
 		for (size_t j = 0; j < t->add[k].n_files; j++) {
-			const char *root_rel = t->add[k].files[j].path, *rel = mod_rel(t, root_rel);
+			const char *root_rel = t->add[k].files[j].path,
+				   *rel = mod_rel(t, root_rel);
 			_cleanup_free_ char *owner = NULL;
 			TxnFile f = { .pkg = k, .size = t->add[k].files[j].size };
 			bool replaces = false;
@@ -1559,9 +1602,10 @@ static int plan_files(Txn *t, Db *db, DbPackage *replaced, size_t n_replaced, Tx
 				return -EINVAL;
 			for (size_t i = 0; i < t->n_files; i++)
 				if (streq(t->files[i].final, rel))
-					return report_error(rep, -EEXIST, root_rel,
-							    "two packages of this transaction "
-							    "install this file");
+					return report_error(
+						rep, -EEXIST, root_rel,
+						"two packages of this transaction "
+						"install this file");
 			r = db_file_owner(db, root_rel, &owner);
 			if (r < 0 && r != -ENOENT)
 				return report_error(rep, r, t->db_path,
@@ -1571,15 +1615,17 @@ static int plan_files(Txn *t, Db *db, DbPackage *replaced, size_t n_replaced, Tx
 					if (streq(replaced[i].ref.name, owner))
 						replaces = true;
 				if (!replaces)
-					return report_error(rep, -EEXIST, root_rel,
-							    "package %s would overwrite a file of "
-							    "package %s",
-							    t->add[k].ref.name, owner);
+					return report_error(
+						rep, -EEXIST, root_rel,
+						"package %s would overwrite a file of "
+						"package %s",
+						t->add[k].ref.name, owner);
 			} else if (exists_beneath(t, rel))
-				return report_error(rep, -EEXIST, root_rel,
-						    "package %s would overwrite a file that no "
-						    "package owns (the kernel's own tree)",
-						    t->add[k].ref.name);
+				return report_error(
+					rep, -EEXIST, root_rel,
+					"package %s would overwrite a file that no "
+					"package owns (the kernel's own tree)",
+					t->add[k].ref.name);
 			memcpy(f.sha256, t->add[k].files[j].sha256, 65);
 			f.final = strdup(rel);
 			if (!f.final)
@@ -1642,8 +1688,8 @@ static int plan_files(Txn *t, Db *db, DbPackage *replaced, size_t n_replaced, Tx
 				save = *slash;
 				*slash = 0;
 			}
-			if (!streq(d, ".") && !strv_contains(t->dirs, d) && !exists_beneath(t, d) &&
-			    strv_extend(&t->dirs, d) < 0)
+			if (!streq(d, ".") && !strv_contains(t->dirs, d) &&
+			    !exists_beneath(t, d) && strv_extend(&t->dirs, d) < 0)
 				return -ENOMEM;
 			if (slash)
 				*slash = save;
@@ -1663,8 +1709,8 @@ static int make_dirs(Txn *t, TxnReport *rep)
 		if (dfd < 0)
 			return report_error(rep, dfd, *d, "cannot open the directory");
 		if (mkdirat(dfd, base, 0755) < 0 && errno != EEXIST)
-			return report_error(rep, negative_errno(), *d, "cannot create: %s",
-					    strerror(errno));
+			return report_error(rep, negative_errno(), *d,
+					    "cannot create: %s", strerror(errno));
 	}
 	return 0;
 }
@@ -1686,15 +1732,17 @@ static int load_modules(const Txn *t, TxnReport *rep)
 		if (r >= 0 && !list)
 			r = -ENOENT;
 		if (r < 0) {
-			if (asprintf(&s, "%s: %s", *name, r == -ENOENT ? "not found" : strerror(-r)) >= 0)
+			if (asprintf(&s, "%s: %s", *name,
+				     r == -ENOENT ? "not found" : strerror(-r)) >= 0)
 				(void)strv_consume(&rep->load_failed, s);
 			continue;
 		}
 		kmod_list_foreach(it, list) {
-			_cleanup_(kmod_module_unrefp) struct kmod_module *m = kmod_module_get_module(it);
+			_cleanup_(kmod_module_unrefp) struct kmod_module *m =
+				kmod_module_get_module(it);
 
-			r = kmod_module_probe_insert_module(m, KMOD_PROBE_APPLY_BLACKLIST, NULL, NULL,
-							    NULL, NULL);
+			r = kmod_module_probe_insert_module(m, KMOD_PROBE_APPLY_BLACKLIST,
+							    NULL, NULL, NULL, NULL);
 			if (r == 0)
 				(void)strv_extend(&rep->loaded, kmod_module_get_name(m));
 			else if (asprintf(&s, "%s: %s", kmod_module_get_name(m),
@@ -1705,8 +1753,9 @@ static int load_modules(const Txn *t, TxnReport *rep)
 	return 0;
 }
 
-int transaction_install(const char *root, const char *kver, const PackageRef *pkgs, size_t n,
-			char *const *load_modules_names, const TxnOptions *o, TxnReport *rep)
+int transaction_install(const char *root, const char *kver, const PackageRef *pkgs,
+			size_t n, char *const *load_modules_names, const TxnOptions *o,
+			TxnReport *rep)
 {
 	static const TxnOptions defaults = {};
 	_cleanup_close_ int lock = -EBADF;
@@ -1744,7 +1793,8 @@ int transaction_install(const char *root, const char *kver, const PackageRef *pk
 		return r;
 	r = txn_open_moddir(t);
 	if (r < 0)
-		return report_error(rep, r, t->moddir, "no module tree for kernel %s", kver);
+		return report_error(rep, r, t->moddir, "no module tree for kernel %s",
+				    kver);
 	r = db_open(root, !o->dry_run, &db);
 	if (r == -ENOENT && o->dry_run)
 		db = NULL;
@@ -1764,7 +1814,8 @@ int transaction_install(const char *root, const char *kver, const PackageRef *pk
 		DbPackage *p;
 
 		if (!pkgs[i].name || !pkgs[i].evr || !pkgs[i].arch) {
-			r = report_error(rep, -EINVAL, pkgs[i].url, "incomplete package description");
+			r = report_error(rep, -EINVAL, pkgs[i].url,
+					 "incomplete package description");
 			goto fail_plan;
 		}
 		for (size_t j = 0; j < i; j++)
@@ -1774,7 +1825,8 @@ int transaction_install(const char *root, const char *kver, const PackageRef *pk
 				goto fail_plan;
 			}
 		r = db ? db_get_package(db, kver, pkgs[i].name, &old) : -ENOENT;
-		if (r >= 0 && streq(old.ref.evr, pkgs[i].evr) && streq(old.ref.arch, pkgs[i].arch)) {
+		if (r >= 0 && streq(old.ref.evr, pkgs[i].evr) &&
+		    streq(old.ref.arch, pkgs[i].arch)) {
 			db_package_done(&old); /* installed already */
 			continue;
 		}
@@ -1832,9 +1884,10 @@ int transaction_install(const char *root, const char *kver, const PackageRef *pk
 		r = kmp_verify_file(t->rpm_paths[i]);
 		if (r < 0) {
 			r = report_error(rep, r, t->add[i].ref.url ?: t->rpm_paths[i],
-					 r == -ENOEXEC ? "not an rpm package"
-						       : "rpm digest check failed: the package is "
-							 "corrupt or was tampered with");
+					 r == -ENOEXEC ?
+						 "not an rpm package" :
+						 "rpm digest check failed: the package is "
+						 "corrupt or was tampered with");
 			goto fail_plan;
 		}
 		if (o->require_signature) {
@@ -1863,7 +1916,8 @@ int transaction_install(const char *root, const char *kver, const PackageRef *pk
 	/* the journal before the first byte */
 	r = txn_write_journal(t, "prepared");
 	if (r < 0)
-		return report_error(rep, r, t->journal, "cannot write the journal: %s", strerror(-r));
+		return report_error(rep, r, t->journal, "cannot write the journal: %s",
+				    strerror(-r));
 	crash_point("install:journal");
 	r = make_dirs(t, rep);
 	if (r < 0)
@@ -1883,7 +1937,8 @@ int transaction_install(const char *root, const char *kver, const PackageRef *pk
 
 	r = txn_write_journal(t, "placing");
 	if (r < 0) {
-		report_error(rep, r, t->journal, "cannot write the journal: %s", strerror(-r));
+		report_error(rep, r, t->journal, "cannot write the journal: %s",
+			     strerror(-r));
 		goto rollback;
 	}
 	crash_point("install:placing");
@@ -1893,7 +1948,8 @@ int transaction_install(const char *root, const char *kver, const PackageRef *pk
 
 	r = txn_write_journal(t, "indexing");
 	if (r < 0) {
-		report_error(rep, r, t->journal, "cannot write the journal: %s", strerror(-r));
+		report_error(rep, r, t->journal, "cannot write the journal: %s",
+			     strerror(-r));
 		goto rollback;
 	}
 	crash_point("install:indexing");
@@ -1911,7 +1967,8 @@ int transaction_install(const char *root, const char *kver, const PackageRef *pk
 	r = depmod_update(root, kver, add_paths, rm_paths, &drep);
 	if (r < 0) {
 		indexes = false; /* "nothing is changed on failure" */
-		report_error(rep, r, drep.error_path ?: t->moddir, "updating the module indexes: %s",
+		report_error(rep, r, drep.error_path ?: t->moddir,
+			     "updating the module indexes: %s",
 			     drep.error_message ?: strerror(-r));
 		goto rollback;
 	}
@@ -1936,7 +1993,8 @@ int transaction_install(const char *root, const char *kver, const PackageRef *pk
 
 	r = txn_finish(t);
 	if (r < 0)
-		log_debug("transaction: finishing: %s; recovery completes it", strerror(-r));
+		log_debug("transaction: finishing: %s; recovery completes it",
+			  strerror(-r));
 	crash_point("install:finished");
 	if (r >= 0) {
 		r = txn_remove_journal(t);
@@ -1954,21 +2012,20 @@ load:
 	}
 	return 0;
 
-rollback:
-	{
-		_cleanup_(depmod_report_done) DepmodReport rrep = {};
-		_cleanup_strv_free_ char **pk = history_packages(t);
-		_cleanup_free_ char *res = NULL;
-		int k;
+rollback : {
+	_cleanup_(depmod_report_done) DepmodReport rrep = {};
+	_cleanup_strv_free_ char **pk = history_packages(t);
+	_cleanup_free_ char *res = NULL;
+	int k;
 
-		k = txn_rollback(t, indexes, &rrep);
-		if (k >= 0)
-			k = txn_remove_journal(t);
-		if (k < 0)
-			log_debug("transaction: rollback: %s; recovery retries it", strerror(-k));
-		if (asprintf(&res, "rolled back: %s", strna(rep->error_message)) >= 0)
-			history_note(root, "install", res, t->command, pk);
-	}
+	k = txn_rollback(t, indexes, &rrep);
+	if (k >= 0)
+		k = txn_remove_journal(t);
+	if (k < 0)
+		log_debug("transaction: rollback: %s; recovery retries it", strerror(-k));
+	if (asprintf(&res, "rolled back: %s", strna(rep->error_message)) >= 0)
+		history_note(root, "install", res, t->command, pk);
+}
 	return r;
 
 fail_plan:
@@ -2039,17 +2096,19 @@ static int in_use_check(Txn *t, bool force, TxnReport *rep)
 
 			kmod_module_unref(h);
 			if (!ours && !force)
-				return report_error(rep, -EBUSY, *name,
-						    "module %s is in use by %s; remove that first "
-						    "or use --force",
-						    *name, hn);
+				return report_error(
+					rep, -EBUSY, *name,
+					"module %s is in use by %s; remove that first "
+					"or use --force",
+					*name, hn);
 			n_holders++;
 		}
 		if (refcnt > n_holders && !force)
-			return report_error(rep, -EBUSY, *name,
-					    "module %s is in use (reference count %d); stop its "
-					    "users or use --force",
-					    *name, refcnt);
+			return report_error(
+				rep, -EBUSY, *name,
+				"module %s is in use (reference count %d); stop its "
+				"users or use --force",
+				*name, refcnt);
 	}
 	return 0;
 }
@@ -2072,7 +2131,8 @@ static int unload_modules(Txn *t, bool force, TxnReport *rep)
 		progress_made = false;
 		for (size_t i = 0; i < n; i++) {
 			_cleanup_(kmod_module_unrefp) struct kmod_module *m = NULL;
-			_cleanup_(kmod_module_unref_listp) struct kmod_list *holders = NULL;
+			_cleanup_(kmod_module_unref_listp) struct kmod_list *holders =
+				NULL;
 
 			if (done[i])
 				continue;
@@ -2090,13 +2150,15 @@ static int unload_modules(Txn *t, bool force, TxnReport *rep)
 			if (r < 0 && r != -ENOENT && !force) {
 				if (holders)
 					continue;
-				return report_error(rep, r, t->unload[i], "cannot unload module %s: %s",
+				return report_error(rep, r, t->unload[i],
+						    "cannot unload module %s: %s",
 						    t->unload[i], strerror(-r));
 			}
 			if (r < 0 && r != -ENOENT)
 				/* forced: the files go even though the module stays loaded */
-				log_debug("transaction: unloading %s: %s, continuing (forced)",
-					  t->unload[i], strerror(-r));
+				log_debug(
+					"transaction: unloading %s: %s, continuing (forced)",
+					t->unload[i], strerror(-r));
 			done[i] = true;
 			progress_made = true;
 		}
@@ -2104,7 +2166,8 @@ static int unload_modules(Txn *t, bool force, TxnReport *rep)
 	for (size_t i = 0; i < n; i++)
 		if (!done[i])
 			return report_error(rep, -EBUSY, t->unload[i],
-					    "cannot unload module %s: still in use", t->unload[i]);
+					    "cannot unload module %s: still in use",
+					    t->unload[i]);
 	return 0;
 }
 
@@ -2141,7 +2204,8 @@ int transaction_remove(const char *root, const char *kver, char *const *names,
 		return r;
 	r = txn_open_moddir(t);
 	if (r < 0)
-		return report_error(rep, r, t->moddir, "no module tree for kernel %s", kver);
+		return report_error(rep, r, t->moddir, "no module tree for kernel %s",
+				    kver);
 	r = db_open(root, !o->dry_run, &db);
 	if (r == -ENOENT) {
 		r = report_error(rep, -ENOENT, names && names[0] ? names[0] : NULL,
@@ -2162,9 +2226,10 @@ int transaction_remove(const char *root, const char *kver, char *const *names,
 		int i = find_package_for(all, n_all, *name);
 
 		if (i < 0) {
-			r = report_error(rep, -ENOENT, *name,
-					 "no installed package or module '%s' for kernel %s", *name,
-					 kver);
+			r = report_error(
+				rep, -ENOENT, *name,
+				"no installed package or module '%s' for kernel %s",
+				*name, kver);
 			goto finish;
 		}
 		gone[i] = true;
@@ -2216,7 +2281,8 @@ int transaction_remove(const char *root, const char *kver, char *const *names,
 				goto finish;
 			}
 			m = module_name_of(rel);
-			if (!m || (!strv_contains(t->unload, m) && strv_consume(&t->unload, TAKE_PTR(m)) < 0)) {
+			if (!m || (!strv_contains(t->unload, m) &&
+				   strv_consume(&t->unload, TAKE_PTR(m)) < 0)) {
 				r = -ENOMEM;
 				goto finish;
 			}
@@ -2232,7 +2298,8 @@ int transaction_remove(const char *root, const char *kver, char *const *names,
 
 	r = txn_write_journal(t, "prepared");
 	if (r < 0) {
-		r = report_error(rep, r, t->journal, "cannot write the journal: %s", strerror(-r));
+		r = report_error(rep, r, t->journal, "cannot write the journal: %s",
+				 strerror(-r));
 		goto finish;
 	}
 	crash_point("remove:journal");
@@ -2242,7 +2309,8 @@ int transaction_remove(const char *root, const char *kver, char *const *names,
 	crash_point("remove:unloaded");
 	r = txn_write_journal(t, "placing");
 	if (r < 0) {
-		report_error(rep, r, t->journal, "cannot write the journal: %s", strerror(-r));
+		report_error(rep, r, t->journal, "cannot write the journal: %s",
+			     strerror(-r));
 		goto rollback;
 	}
 	crash_point("remove:placing");
@@ -2251,7 +2319,8 @@ int transaction_remove(const char *root, const char *kver, char *const *names,
 		goto rollback;
 	r = txn_write_journal(t, "indexing");
 	if (r < 0) {
-		report_error(rep, r, t->journal, "cannot write the journal: %s", strerror(-r));
+		report_error(rep, r, t->journal, "cannot write the journal: %s",
+			     strerror(-r));
 		goto rollback;
 	}
 	crash_point("remove:indexing");
@@ -2270,7 +2339,8 @@ int transaction_remove(const char *root, const char *kver, char *const *names,
 	}
 	if (r < 0) {
 		indexes = false;
-		report_error(rep, r, drep.error_path ?: t->moddir, "updating the module indexes: %s",
+		report_error(rep, r, drep.error_path ?: t->moddir,
+			     "updating the module indexes: %s",
 			     drep.error_message ?: strerror(-r));
 		goto rollback;
 	}
@@ -2285,7 +2355,8 @@ int transaction_remove(const char *root, const char *kver, char *const *names,
 	rep->history_id = (long)hid;
 	r = txn_finish(t);
 	if (r < 0)
-		log_debug("transaction: finishing: %s; recovery completes it", strerror(-r));
+		log_debug("transaction: finishing: %s; recovery completes it",
+			  strerror(-r));
 	crash_point("remove:finished");
 	if (r >= 0) {
 		r = txn_remove_journal(t);
@@ -2296,22 +2367,21 @@ int transaction_remove(const char *root, const char *kver, char *const *names,
 	r = 0;
 	goto finish;
 
-rollback:
-	{
-		_cleanup_(depmod_report_done) DepmodReport rrep = {};
-		_cleanup_strv_free_ char **pk = history_packages(t);
-		_cleanup_free_ char *res = NULL;
-		int k;
+rollback : {
+	_cleanup_(depmod_report_done) DepmodReport rrep = {};
+	_cleanup_strv_free_ char **pk = history_packages(t);
+	_cleanup_free_ char *res = NULL;
+	int k;
 
-		k = txn_rollback(t, indexes, &rrep);
-		if (k >= 0)
-			k = txn_remove_journal(t);
-		if (k < 0)
-			log_debug("transaction: rollback: %s; recovery retries it", strerror(-k));
-		if (asprintf(&res, "rolled back: %s", strna(rep->error_message)) >= 0)
-			history_note(root, "remove", res, t->command, pk);
-		rep->removed = strv_free(rep->removed);
-	}
+	k = txn_rollback(t, indexes, &rrep);
+	if (k >= 0)
+		k = txn_remove_journal(t);
+	if (k < 0)
+		log_debug("transaction: rollback: %s; recovery retries it", strerror(-k));
+	if (asprintf(&res, "rolled back: %s", strna(rep->error_message)) >= 0)
+		history_note(root, "remove", res, t->command, pk);
+	rep->removed = strv_free(rep->removed);
+}
 finish:
 	db_packages_free(all, n_all);
 	return r;

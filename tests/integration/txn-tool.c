@@ -46,11 +46,11 @@ static int deps_of(Header h, rpmTagVal tag, char ***ret)
 		rpmsenseFlags f = rpmdsFlags(ds);
 		const char *evr = rpmdsEVR(ds);
 		char *s;
-		const char *op = (f & RPMSENSE_LESS) && (f & RPMSENSE_EQUAL)	   ? "<="
-				 : (f & RPMSENSE_GREATER) && (f & RPMSENSE_EQUAL) ? ">="
-				 : (f & RPMSENSE_LESS)				   ? "<"
-				 : (f & RPMSENSE_GREATER)			   ? ">"
-										   : "=";
+		const char *op = (f & RPMSENSE_LESS) && (f & RPMSENSE_EQUAL)	? "<=" :
+				 (f & RPMSENSE_GREATER) && (f & RPMSENSE_EQUAL) ? ">=" :
+				 (f & RPMSENSE_LESS)				? "<" :
+				 (f & RPMSENSE_GREATER)				? ">" :
+										  "=";
 
 		if (!isempty(evr) && asprintf(&s, "%s %s %s", rpmdsN(ds), op, evr) < 0)
 			return -ENOMEM;
@@ -151,7 +151,8 @@ static int install(int argc, char *argv[])
 		local = file ?: startswith(argv[i], "file://") ?: argv[i];
 		r = ref_from_file(local, p);
 		if (r < 0) {
-			fprintf(stderr, "%s: cannot read the package: %s\n", local, strerror(-r));
+			fprintf(stderr, "%s: cannot read the package: %s\n", local,
+				strerror(-r));
 			return 1;
 		}
 		if (strstr(argv[i], "://"))
@@ -164,9 +165,10 @@ static int install(int argc, char *argv[])
 		/* the checksum of what is downloaded, as metadata describing that file has it */
 		if (n == 0 && checksum)
 			p->checksum = strdup(checksum);
-		else if (sha256_file(strstr(argv[i], "://") ? startswith(argv[i], "file://") ?: local
-							     : argv[i],
-				       sum) >= 0)
+		else if (sha256_file(strstr(argv[i], "://") ?
+					     startswith(argv[i], "file://") ?: local :
+					     argv[i],
+				     sum) >= 0)
 			p->checksum = strdup(sum);
 		p->repo_id = strdup("test");
 		p->reason = install_reason_from_string(reason);
@@ -223,7 +225,8 @@ static int mkrpm(int argc, char *argv[])
 	    streq(kind, "device") || streq(kind, "setgid"))
 		r = asprintf(&path, "/lib/modules/%s/updates/evil.ko", kver);
 	else if (streq(kind, "dotdot"))
-		r = asprintf(&path, "/lib/modules/%s/updates/../../../../etc/passwd", kver);
+		r = asprintf(&path, "/lib/modules/%s/updates/../../../../etc/passwd",
+			     kver);
 	else if (streq(kind, "absolute"))
 		r = asprintf(&path, "/etc/evil.ko");
 	else if (streq(kind, "notmodule"))
@@ -231,8 +234,10 @@ static int mkrpm(int argc, char *argv[])
 	else if (streq(kind, "outside"))
 		r = asprintf(&path, "/lib/modules/%s/kernel/evil.ko", kver);
 	else if (streq(kind, "overwrite"))
-		r = asprintf(&path, "/lib/modules/%s/updates/drivers/net/ethernet/intel/e1000/e1000.ko",
-			     kver);
+		r = asprintf(
+			&path,
+			"/lib/modules/%s/updates/drivers/net/ethernet/intel/e1000/e1000.ko",
+			kver);
 	else
 		return 2;
 	if (r < 0)
@@ -277,7 +282,8 @@ int main(int argc, char *argv[])
 		return install(argc, argv);
 	if (argc >= 2 && streq(argv[1], "mkrpm"))
 		return mkrpm(argc, argv);
-	fprintf(stderr, "usage: txn-tool install ROOT KVER [--load MOD] [--checksum HEX] RPM...\n"
-			"       txn-tool mkrpm OUTDIR KVER KIND MODULE.ko\n");
+	fprintf(stderr,
+		"usage: txn-tool install ROOT KVER [--load MOD] [--checksum HEX] RPM...\n"
+		"       txn-tool mkrpm OUTDIR KVER KIND MODULE.ko\n");
 	return 2;
 }

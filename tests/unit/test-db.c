@@ -40,9 +40,13 @@ static void fill(DbPackage *p, const char *name, const char *file)
 	f = (DbFile){ .path = (char *)file, .size = 3, .mode = 0100644 };
 	memset(f.sha256, 'a', 64);
 	*p = (DbPackage){
-		.ref = { .name = (char *)name, .evr = (char *)"1-1", .arch = (char *)"x86_64",
-			 .repo_id = (char *)"r", .reason = INSTALL_REASON_HOTPLUG,
-			 .device = (char *)"pci:v00008086d0000100E", .provides = prov,
+		.ref = { .name = (char *)name,
+			 .evr = (char *)"1-1",
+			 .arch = (char *)"x86_64",
+			 .repo_id = (char *)"r",
+			 .reason = INSTALL_REASON_HOTPLUG,
+			 .device = (char *)"pci:v00008086d0000100E",
+			 .provides = prov,
 			 .requires = req },
 		.kver = (char *)"6.1.0-54-amd64",
 		.install_time = 42,
@@ -68,7 +72,8 @@ TEST(roundtrip)
 	ASSERT_OK(db_begin(db));
 	ASSERT_OK(db_add_package(db, &p));
 	{
-		DbHistory h = { .action = (char *)"install", .result = (char *)"ok",
+		DbHistory h = { .action = (char *)"install",
+				.result = (char *)"ok",
 				.command = (char *)"install e1000" };
 		ASSERT_OK(db_history_add_txn(db, &h, "0123", &id));
 	}
@@ -78,12 +83,15 @@ TEST(roundtrip)
 	ASSERT_STREQ(got.ref.evr, "1-1");
 	ASSERT_STREQ(got.ref.device, "pci:v00008086d0000100E");
 	ASSERT_TRUE(got.ref.reason == INSTALL_REASON_HOTPLUG);
-	ASSERT_TRUE(got.n_files == 1 && got.files[0].size == 3 && got.files[0].mode == 0100644);
-	ASSERT_TRUE(strv_length(got.ref.provides) == 2 && strv_length(got.ref.requires) == 1);
+	ASSERT_TRUE(got.n_files == 1 && got.files[0].size == 3 &&
+		    got.files[0].mode == 0100644);
+	ASSERT_TRUE(strv_length(got.ref.provides) == 2 &&
+		    strv_length(got.ref.requires) == 1);
 	ASSERT_STREQ(got.ref.provides[1], "kmod(x.ko)");
 	db_package_done(&got);
 
-	ASSERT_OK(db_file_owner(db, "lib/modules/6.1.0-54-amd64/updates/e1000.ko", &owner));
+	ASSERT_OK(
+		db_file_owner(db, "lib/modules/6.1.0-54-amd64/updates/e1000.ko", &owner));
 	ASSERT_STREQ(owner, "e1000-kmp-amd64");
 	free(owner);
 	ASSERT_ERROR(db_file_owner(db, "lib/modules/x.ko", NULL), ENOENT);
@@ -104,7 +112,9 @@ TEST(roundtrip)
 	ASSERT_OK(db_remove_package(db, "6.1.0-54-amd64", "e1000-kmp-amd64"));
 	ASSERT_ERROR(db_remove_package(db, "6.1.0-54-amd64", "e1000-kmp-amd64"), ENOENT);
 	ASSERT_OK(db_commit(db));
-	ASSERT_ERROR(db_file_owner(db, "lib/modules/6.1.0-54-amd64/updates/e1000.ko", NULL), ENOENT);
+	ASSERT_ERROR(db_file_owner(db, "lib/modules/6.1.0-54-amd64/updates/e1000.ko",
+				   NULL),
+		     ENOENT);
 	db = db_close(db);
 
 	/* read-only: the history is there */
@@ -133,7 +143,8 @@ TEST(newer_schema_refused)
 	db = db_close(db);
 	ASSERT_TRUE(asprintf(&path, "%s/var/lib/kmodd/kmodd.db", root) > 0);
 	ASSERT_TRUE(sqlite3_open(path, &s) == SQLITE_OK);
-	ASSERT_TRUE(sqlite3_exec(s, "PRAGMA user_version = 99", NULL, NULL, NULL) == SQLITE_OK);
+	ASSERT_TRUE(sqlite3_exec(s, "PRAGMA user_version = 99", NULL, NULL, NULL) ==
+		    SQLITE_OK);
 	sqlite3_close(s);
 	ASSERT_ERROR(db_open(root, true, &db), EPROTONOSUPPORT);
 	rm_rf(root);
@@ -141,7 +152,8 @@ TEST(newer_schema_refused)
 
 TEST(dependency_matching)
 {
-	char *prov[] = { (char *)"ksym(amd64:mii_link_ok) = 1a2b", (char *)"kmod(mii.ko)", NULL };
+	char *prov[] = { (char *)"ksym(amd64:mii_link_ok) = 1a2b", (char *)"kmod(mii.ko)",
+			 NULL };
 	PackageRef p = { .name = (char *)"mii-kmp-amd64", .provides = prov };
 
 	ASSERT_TRUE(package_satisfies(&p, "mii-kmp-amd64"));
