@@ -330,6 +330,35 @@ int verb_install(int argc, char *argv[])
 			     packages ?: modules, INSTALL_REASON_USER, NULL, command, true);
 }
 
+/* A set is many wishes: members whose dependencies cannot be satisfied (a KMP built for
+ * another kernel) are left out with a warning naming the problem, the rest goes ahead. */
+static int drop_unsatisfiable(Resolver *r, char ***modules)
+{
+	_cleanup_(resolve_result_done) ResolveResult all = {};
+	_cleanup_strv_free_ char **keep = NULL;
+	int k;
+
+	k = resolver_solve(r, NEED_MODULE, *modules, INSTALL_REASON_SET, NULL, &all);
+	if (k != -EDEADLK)
+		return 0; /* fine, or an error install_needs() reports */
+	STRV_FOREACH(m, *modules) {
+		_cleanup_(resolve_result_done) ResolveResult one = {};
+		char *need[] = { *m, NULL };
+
+		k = resolver_solve(r, NEED_MODULE, need, INSTALL_REASON_SET, NULL, &one);
+		if (k == -EDEADLK || k == -ENOENT) {
+			STRV_FOREACH(p, one.problems)
+				log_warning("Leaving out %s: %s.", *m, *p);
+			continue;
+		}
+		if (strv_extend(&keep, *m) < 0)
+			return -ENOMEM;
+	}
+	strv_free(*modules);
+	*modules = TAKE_PTR(keep);
+	return 0;
+}
+
 static void ensure_help(void)
 {
 	printf("Usage: kmodctl [--root DIR] [--kernel KVER] ensure SET... [--dry-run] [-y] [--json]\n"
@@ -466,8 +495,15 @@ int verb_ensure(int argc, char *argv[])
 	if (!requested || !command)
 		return log_oom(), EXIT_FAILURE;
 	strv_sort(modules);
-	/* installed, not loaded: a set says what may be needed, not what is */
 	resolver_set_requested_by(r, requested);
+	k = drop_unsatisfiable(r, &modules);
+	if (k < 0)
+		return log_oom(), EXIT_FAILURE;
+	if (!modules) {
+		log_error("No module of the set can be installed for kernel %s.", kver);
+		return EXIT_UNSATISFIABLE;
+	}
+	/* installed, not loaded: a set says what may be needed, not what is */
 	return install_needs(r, kver, NEED_MODULE, modules, INSTALL_REASON_SET, NULL, command,
 			     false);
 }

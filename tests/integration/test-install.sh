@@ -148,6 +148,17 @@ check problem-nothing-written test ! -e "$R/var/lib/kmodd/kmodd.db" -a ! -d "$R/
 out=$("$KMODCTL" --root "$R" install --dry-run --json --modalias pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00 2>/dev/null)
 check problem-json test "$(printf '%s' "$out" | jq -r '.result + " " + (.problems | length | tostring)')" = "unsatisfiable 1"
 
+# a set goes ahead without its unsatisfiable members, naming them
+out=$("$KMODCTL" --root "$R" ensure ethernet --dry-run --json 2>"$work/ensure.err")
+rc=$?
+if [ $rc = 0 ] && [ "$(printf '%s' "$out" | jq '.install | length')" -ge 1 ] &&
+	! printf '%s' "$out" | jq -r '.install[].name' | grep -qx e1000-kmp-amd64 &&
+	grep -q "Leaving out e1000: no repository offers ksym(amd64:__pci_register_driver)" "$work/ensure.err"; then
+	pass ensure-leaves-out-unsatisfiable
+else
+	fail ensure-leaves-out-unsatisfiable "exit $rc: $(head -c 300 "$work/ensure.err")"
+fi
+
 # --- search, what-provides, list ---------------------------------------------------------------
 R=$work/byname
 check search-e1000 sh -c "'$KMODCTL' --root '$R' search e1000 --json | jq -e 'map(.name) | index(\"e1000e-kmp-amd64\") != null' >/dev/null"
