@@ -47,13 +47,20 @@ static int policy_defaults(BlacklistPolicy *p)
 	return 0;
 }
 
-static int parse_allow(const char *value, void *dest)
+static bool allow_valid(const char *value)
 {
 	if (strlen(value) > 64 || strpbrk(value, " \t/*?["))
-		return -EINVAL;
+		return false;
 	for (const char *c = value; *c; c++)
 		if ((unsigned char)*c <= ' ' || *c == 0x7f)
-			return -EINVAL;
+			return false;
+	return true;
+}
+
+static int parse_allow(const char *value, void *dest)
+{
+	if (!allow_valid(value))
+		return -EINVAL;
 	return config_parse_string(value, dest);
 }
 
@@ -143,7 +150,7 @@ int blacklist_policy_set_allow(const char *root, const BlacklistPolicy *p, const
 
 	if (!dir)
 		return -ENOMEM;
-	if (name && parse_allow(name, &(char *){ NULL }) < 0)
+	if (name && (!*name || !allow_valid(name)))
 		return -EINVAL;
 	paths = strv_join(p->paths, " ");
 	modules = strv_join(p->modules, " ");

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The demo: installs what it needs, builds, boots the fixture kernel 6.1.0-54 under qemu (TCG)
-# with the minimal base module tree plus e1000 and an Intel e1000 NIC, and shows kmodctl
-# describing the driver and the kernel loading it. Takes about a minute.
+# The demo, the hotplug story: installs what it needs, builds, boots the fixture kernel 6.1.0-54
+# under qemu (TCG) with the minimal base module tree, udev, kmodd and a KMP repository of every
+# other module; hot-adds an Intel e1000 NIC through QMP, and shows kmodd installing and loading
+# its driver from the repository, with the timeline of the event. Takes one to two minutes.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -17,7 +18,7 @@ if [ ! -f build/build.ninja ] && ! meson setup build >"$buildlog" 2>&1 ||
 fi
 rm -f "$buildlog"
 
-echo "Booting the fixture kernel in qemu (software emulation, about 30 s)..."
+echo "Booting the fixture kernel in qemu (software emulation, one to two minutes)..."
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 rc=0
@@ -26,7 +27,7 @@ grep -a '^\[demo-e1000\] DEMO' "$log" | sed -e 's/^\[demo-e1000\] DEMO //' -e 's
 echo
 grep -a -E '^(PASS|FAIL|SKIP) ' "$log" | sed 's/^/  /'
 if [ $rc -eq 0 ]; then
-	echo "Demo finished: e1000 is loaded and drives the NIC."
+	echo "Demo finished: kmodd installed e1000 from the repository when the NIC appeared; it drives the NIC."
 else
 	echo "Demo failed; the console log follows." >&2
 	tail -n 40 "$log" >&2

@@ -48,11 +48,12 @@ kmodd_setup() {
 	check kmodctl-status kmodctl status
 }
 
-# kmodd_timeline MODULE: the timeline kmodd logged for the event that loaded MODULE, as a note
+# kmodd_timeline REGEX: the timeline kmodd logged for the event whose line matches REGEX (a
+# module name or a modalias), as a note
 kmodd_timeline() {
 	local line
-	line=$(grep -a "loaded $1\(;\| \)" "$KMODD_LOG" | tail -n 1)
-	[ -n "$line" ] || line=$(grep -a "$1" "$KMODD_LOG" | tail -n 1)
+	line=$(grep -a -E "$1.*timeline:" "$KMODD_LOG" | tail -n 1)
+	[ -n "$line" ] || line=$(grep -a -E "$1" "$KMODD_LOG" | tail -n 1)
 	echo "TIMELINE $line"
 	note "$(echo "$line" | sed 's/^kmodd: //') [TCG]"
 }

@@ -35,5 +35,5 @@ fi
 check usbnet-loaded test -d /sys/module/usbnet
 note "usb-net interface: $(ls /sys/class/net | grep -v -x -f /tmp/net-before | tr '\n' ' ')driven by $(basename "$(readlink /sys/class/net/"$(ls /sys/class/net | grep -v -x -f /tmp/net-before | head -n 1)"/device/driver)")"
 check kmodctl-verify kmodctl verify
-kmodd_timeline usbnet
+kmodd_timeline "usb:v0525pA4A2"
 mark done
