@@ -2,7 +2,8 @@
 # kill -9 at every state-changing step of an install and of a remove (KMODD_TXN_CRASH_AT, the
 # steps listed in libkmodd/transaction.h), three times each: once with e1000's KMP recovered
 # by `kmodctl recover`, once with three KMPs (one requiring another) recovered the same way,
-# once with e1000 recovered by the next writing command. Afterwards `kmodctl verify` is clean,
+# once with e1000 recovered by the next writing command; an upgrade; kill -9 at random moments
+# (some inside depmod's publishing). Afterwards `kmodctl verify` is clean,
 # no journal or temporary is left, and the module tree, its indexes and the installed
 # packages are exactly the state before the transaction or the state after: before up to
 # the database commit, after from it on.
@@ -69,6 +70,10 @@ judge() { # name step before after how
 	[ -z "$left" ] || { fail "$name" "left behind: $left"; return; }
 	st=$(state_of "$W/R")
 	if [[ " $AFTER_COMMIT " == *" ${step#*:} "* ]]; then want=$after; else want=$before; fi
+	if [ "$step" = any ]; then
+		[ "$st" = "$after" ] && want=$after
+		[ "$st" = "$after" ] && n_after=$((n_after + 1)) || n_before=$((n_before + 1))
+	fi
 	if [ "$st" = "$want" ]; then
 		pass "$name"
 	elif [ "$st" = "$before" ] || [ "$st" = "$after" ]; then
@@ -143,6 +148,30 @@ for step in placing rename-first renamed indexing indexed db-uncommitted committ
 	fi
 	judge "upgrade-$step" "install:$step" "$SU1" "$SU2" recover
 done
+
+# kill -9 at random moments (depmod's publishing slowed down so that some land inside it)
+RANDOM_RUNS=${TXN_RANDOM_RUNS:-12}
+n_before=0 n_after=0
+for ((i = 1; i <= RANDOM_RUNS; i++)); do
+	if ((i % 2)); then
+		fresh A
+		env LD_PRELOAD="$SHIM" KMODD_SHIM_ROOT="$W/R" KMODD_DEPMOD_STEP_DELAY_US=20000 \
+			"$TXN_TOOL" install "$W/R" "$KVER" "${SET3[@]}" >/dev/null 2>&1 &
+		before=$SA after=$SB3
+	else
+		fresh B3
+		env LD_PRELOAD="$SHIM" KMODD_SHIM_ROOT="$W/R" KMODD_DEPMOD_STEP_DELAY_US=20000 \
+			"$KMODCTL" --root "$W/R" remove mii -y >/dev/null 2>&1 &
+		before=$SB3 after=$SB1
+	fi
+	pid=$!
+	sleep "$((RANDOM % 2)).$(printf '%03d' $((RANDOM % 1000)))"
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	judge "random-kill-$i" any "$before" "$after" recover
+done
+
+echo "# random kills: $n_before recovered to the state before, $n_after to the state after" >&2
 
 # a crash during recovery itself, then recovery again
 fresh A
