@@ -59,7 +59,15 @@ int manager_open_udev(Manager *m)
 		m->udev = udev_unref(m->udev);
 		return 0;
 	}
-	(void)udev_monitor_set_receive_buffer_size(m->monitor, UEVENT_RCVBUF);
+	{
+		/* $KMODD_UEVENT_RCVBUF: a smaller buffer, for tests that overflow it on purpose */
+		const char *e = getenv("KMODD_UEVENT_RCVBUF");
+		unsigned long size = e ? strtoul(e, NULL, 10) : 0;
+
+		(void)udev_monitor_set_receive_buffer_size(m->monitor, size > 0 && size <= UEVENT_RCVBUF
+										     ? (int)size
+										     : (int)UEVENT_RCVBUF);
+	}
 	r = udev_monitor_enable_receiving(m->monitor);
 	if (r < 0) {
 		log_warning_errno(r, "Cannot listen to uevents: %m; kmodd acts on scans and control "

@@ -36,15 +36,16 @@ kmodd_start() {
 
 kmodd_pid() { cat /run/kmodd.pid 2>/dev/null; }
 
-# kmodd_setup file|http: repository, udevd, kmodd. The guest's policy serves the buses of
-# its hardware (pci, usb, virtio), so that the start-up scan does not look up every ACPI and
-# CPU modalias of the machine.
+# kmodd_setup file|http [ENV=VALUE...]: repository, udevd, kmodd (with ENV). The guest's
+# policy serves the buses of its hardware (pci, usb, virtio), so that the start-up scan does
+# not look up every ACPI and CPU modalias of the machine.
 kmodd_setup() {
 	mkdir -p /etc/kmodd
 	printf '[Daemon]\nAllowedBuses=pci usb virtio\n' >/etc/kmodd/kmodd.conf
 	check repo-refresh kmodd_repo "$1" || return 1
 	check udevd-starts start_udevd || return 1
-	check kmodd-starts kmodd_start || return 1
+	shift
+	check kmodd-starts kmodd_start "$@" || return 1
 	check kmodctl-status kmodctl status
 }
 
