@@ -495,6 +495,9 @@ int resolver_new_bare(const char *root, const char *kver, Resolver **ret)
 	r->pool = pool_create();
 	if (!r->pool)
 		return -ENOMEM;
+	/* rpm semantics (Debian's libsolv defaults to deb version rules) */
+	if (pool_setdisttype(r->pool, DISTTYPE_RPM) < 0)
+		return -EOPNOTSUPP;
 	pool_setarch(r->pool, uname(&u) >= 0 ? u.machine : "x86_64");
 	pool_setnamespacecallback(r->pool, namespace_callback, r);
 	r->system = repo_create(r->pool, "@System");
@@ -1055,6 +1058,20 @@ static int describe_problem(Resolver *r, Solver *solv, Id problem, char ***probl
 	return k < 0 ? k : 0;
 }
 
+/* KMODD_SOLVER_TESTCASE=DIR: every solve is written there as a libsolv testcase (the whole
+ * pool, the job, the result), to replay with testsolv. */
+static void dump_testcase(Solver *solv)
+{
+	const char *dir = secure_getenv("KMODD_SOLVER_TESTCASE");
+
+	if (isempty(dir))
+		return;
+	if (!testcase_write(solv, dir, TESTCASE_RESULT_TRANSACTION | TESTCASE_RESULT_PROBLEMS,
+			    NULL, NULL))
+		log_debug("Failed to write a solver testcase to %s: %s", dir,
+			  pool_errstr(solv->pool));
+}
+
 static int add_alias_recommends(Resolver *r, Solver *solv, const char *kmod_arg, Queue *job)
 {
 	_cleanup_strv_free_ char **tree_mods = NULL;
@@ -1327,6 +1344,7 @@ int resolver_solve(Resolver *r, NeedKind kind, char *const *needs, InstallReason
 			solv = solver_create(pool);
 			solver_set_flag(solv, SOLVER_FLAG_IGNORE_RECOMMENDED, 1);
 			nproblems = solver_solve(solv, &job);
+			dump_testcase(solv);
 			if (nproblems != 0) {
 				for (Id pr = 1; pr <= nproblems; pr++) {
 					k = describe_problem(r, solv, pr, &res.problems);

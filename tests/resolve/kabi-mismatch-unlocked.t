@@ -1,0 +1,30 @@
+# libsolv testcase (testsolv FILE): see tests/resolve/README.md
+repo system 0 testtags <inline>
+#>=Pkg: kernel-amd64 6.1.0 54.amd64 noarch
+#>=Prv: kernel-uname-r = 6.1.0-54-amd64
+#>=Prv: ksym(amd64:pci_register) = 7777
+#>=Prv: kmod(libata.ko)
+repo kmp 0 testtags <inline>
+#>=Pkg: e1000-kmp-amd64 6.1.190 1 x86_64
+#>=Req: ksym(amd64:pci_register) = 1a2b
+#>=Prv: kmod(e1000.ko)
+#>=Sup: kernel-amd64 & namespace:modalias(pci:v00008086d0000100Esv*sd*bc*sc*i*)
+#>=Pkg: ahci-kmp-amd64 6.1.190 1 x86_64
+#>=Req: kmod(libata.ko)
+#>=Prv: kmod(ahci.ko)
+#>=Sup: kernel-amd64 & namespace:modalias(pci:v*d*sv*sd*bc01sc06i01*)
+#>=Pkg: snd-kmp-amd64 6.1.190 1 x86_64
+#>=Prv: kmod(snd.ko)
+#>=Sup: kernel-amd64 & namespace:modalias(pci:v00008086d*)
+#>=Pkg: kernel-amd64 6.1.190 1 x86_64
+#>=Prv: ksym(amd64:pci_register) = 1a2b
+system x86_64 rpm system
+namespace namespace:modalias(pci:v00008086d0000100Esv*sd*bc*sc*i*) @SYSTEM
+namespace namespace:modalias(pci:v*d*sv*sd*bc01sc06i01*) @SYSTEM
+namespace namespace:modalias(pci:v00008086d*) @SYSTEM
+solverflags ignorerecommended
+
+job install name e1000-kmp-amd64
+result transaction,problems <inline>
+#>install e1000-kmp-amd64-6.1.190-1.x86_64@kmp
+#>upgrade kernel-amd64-6.1.0-54.amd64.noarch@system kernel-amd64-6.1.190-1.x86_64@kmp
