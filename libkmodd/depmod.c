@@ -25,7 +25,7 @@
 #define JOURNAL_NAME ".kmodd-depmod.journal"
 #define JOURNAL_NEW ".kmodd-depmod.journal.new"
 #define TMP_PREFIX ".kmodd-tmp."
-#define CACHE_MAGIC "kmodd-depmod-cache 1"
+#define CACHE_MAGIC "kmodd-depmod-cache 2"
 #define JOURNAL_MAGIC "kmodd-depmod-journal 1"
 
 /* The compressions Debian's kmod 30 depmod indexes (built without zlib). */
@@ -159,6 +159,8 @@ typedef struct Depmod {
 	size_t n_keep, alloc_keep;
 	unsigned long generation;
 	size_t prev_size[F_MAX]; /* sizes of the previous generation, to size the buffers */
+	size_t n_sorted;         /* symbols [0, n_sorted) are in depmod's hash order */
+	uint32_t *hash_order;    /* every symbol id in that order, from sym_hash_order() */
 	DepmodReport *rep;
 } Depmod;
 
@@ -239,6 +241,7 @@ static Depmod *depmod_free(Depmod *d)
 	hashmap_free(d->mods);
 	hashmap_free(d->tree);
 	free(d->sym_slots);
+	free(d->hash_order);
 	free(d->syms);
 	for (size_t i = 0; i < d->n_dirs; i++)
 		free(d->dirs[i].path);
@@ -1419,28 +1422,63 @@ static int write_aliases(Depmod *d, Output *o)
 	return kmod_index_write(idx, &o->buf[F_ALIAS_BIN]);
 }
 
-typedef struct SymOut {
+typedef struct SymKey {
 	uint32_t bucket;
+	uint32_t id;
 	const char *name;
-	const Mod *owner;
-} SymOut;
+} SymKey;
 
-static int symout_cmp(const void *a, const void *b)
+static int symkey_cmp(const void *a, const void *b)
 {
-	const SymOut *x = a, *y = b;
+	const SymKey *x = a, *y = b;
 
 	if (x->bucket != y->bucket)
 		return x->bucket < y->bucket ? -1 : 1;
 	return strcmp(x->name, y->name);
 }
 
+static uint32_t sym_bucket(const char *name)
+{
+	return hash_superfast(name, (unsigned)strlen(name)) & 2047;
+}
+
+/* Every symbol id in the order depmod's symbol hash iterates (2048 buckets, then name): the
+ * ones the cache brought are in that order already, the others are sorted and merged in. */
+static int sym_hash_order(Depmod *d)
+{
+	size_t n = d->n_syms, old = d->n_sorted, n_new = n - old, i = 0, j = 0, k = 0;
+	_cleanup_free_ SymKey *nw = calloc(n_new + 1, sizeof(SymKey));
+	uint32_t *out = calloc(n + 1, sizeof(uint32_t));
+	SymKey cur = {};
+
+	if (!nw || !out) {
+		free(out);
+		return -ENOMEM;
+	}
+	for (size_t x = 0; x < n_new; x++)
+		nw[x] = (SymKey){ sym_bucket(d->syms[old + x]), (uint32_t)(old + x), d->syms[old + x] };
+	qsort(nw, n_new, sizeof(SymKey), symkey_cmp);
+	if (old > 0)
+		cur = (SymKey){ sym_bucket(d->syms[0]), 0, d->syms[0] };
+	while (i < old || j < n_new) {
+		if (j >= n_new || (i < old && symkey_cmp(&cur, &nw[j]) < 0)) {
+			out[k++] = (uint32_t)i++;
+			if (i < old)
+				cur = (SymKey){ sym_bucket(d->syms[i]), (uint32_t)i, d->syms[i] };
+		} else
+			out[k++] = nw[j++].id;
+	}
+	free(d->hash_order);
+	d->hash_order = out;
+	return 0;
+}
+
 static int write_symbols(Depmod *d, Output *o)
 {
 	_cleanup_kmod_index_free_ KmodIndex *idx = kmod_index_new();
 	_cleanup_free_ Mod **owner = calloc(d->n_syms + 1, sizeof(Mod *));
-	_cleanup_free_ SymOut *out = NULL;
 	_cleanup_free_ char *key = NULL;
-	size_t n = 0, key_size = 0;
+	size_t key_size = 0;
 	KBuf *t = &o->buf[F_SYMBOLS];
 	int r;
 
@@ -1449,21 +1487,18 @@ static int write_symbols(Depmod *d, Output *o)
 	for (size_t i = 0; i < d->n_array; i++)
 		for (size_t j = 0; j < d->array[i]->n_exports; j++)
 			owner[d->array[i]->exports[j]] = d->array[i];
-	out = calloc(d->n_syms + 1, sizeof(SymOut));
-	if (!out)
-		return -ENOMEM;
-	for (size_t i = 0; i < d->n_syms; i++)
-		if (owner[i])
-			out[n++] = (SymOut){ hash_superfast(d->syms[i], (unsigned)strlen(d->syms[i])) &
-						     2047,
-					     d->syms[i], owner[i] };
-	qsort(out, n, sizeof(SymOut), symout_cmp);
 
 	r = kbuf_puts(t, "# Aliases for symbols, used by symbol_request().\n");
-	for (size_t i = 0; i < n && r >= 0; i++) {
-		size_t l = strlen(out[i].name) + sizeof("symbol:");
+	for (size_t i = 0; i < d->n_syms && r >= 0; i++) {
+		uint32_t id = d->hash_order[i];
+		const char *name = d->syms[id];
+		const Mod *m = owner[id];
+		size_t l;
 
-		r = kbuf_cat(t, "alias symbol:", out[i].name, " ", out[i].owner->name, "\n", NULL);
+		if (!m)
+			continue;
+		l = strlen(name) + sizeof("symbol:");
+		r = kbuf_cat(t, "alias symbol:", name, " ", m->name, "\n", NULL);
 		if (r < 0)
 			break;
 		if (l > key_size) {
@@ -1474,8 +1509,8 @@ static int write_symbols(Depmod *d, Output *o)
 				return -ENOMEM;
 		}
 		memcpy(key, "symbol:", 7);
-		memcpy(key + 7, out[i].name, l - 7);
-		r = kmod_index_add(idx, key, out[i].owner->name, out[i].owner->idx);
+		memcpy(key + 7, name, l - 7);
+		r = kmod_index_add(idx, key, m->name, m->idx);
 	}
 	if (r < 0)
 		return r;
@@ -1637,6 +1672,9 @@ static int compute(Depmod *d, Output *o, bool builtin)
 	r = compute_deps(d);
 	if (r < 0)
 		return r;
+	r = sym_hash_order(d);
+	if (r < 0)
+		return r;
 	phase("dependencies");
 	/* the alias files only read the model: build them beside the others */
 	threaded = pthread_create(&thread, NULL, alias_job, &job) == 0;
@@ -1704,16 +1742,18 @@ static int cache_build(Depmod *d, const struct stat fp[F_MAX], KBuf *out)
 
 	if (!remap)
 		return -ENOMEM;
-	/* only the symbols still referenced, numbered in first use */
+	/* only the symbols still referenced, numbered in depmod's hash order so that the next
+	 * update need not sort them again */
 	for (size_t i = 0; i < d->n_array; i++) {
 		Mod *m = d->array[i];
 		for (size_t j = 0; j < m->n_exports; j++)
-			if (!remap[m->exports[j]])
-				remap[m->exports[j]] = ++n_used;
+			remap[m->exports[j]] = 1;
 		for (size_t j = 0; j < m->n_needs; j++)
-			if (!remap[m->needs[j]])
-				remap[m->needs[j]] = ++n_used;
+			remap[m->needs[j]] = 1;
 	}
+	for (size_t i = 0; i < d->n_syms; i++)
+		if (remap[d->hash_order[i]])
+			remap[d->hash_order[i]] = ++n_used;
 	r = kbuf_printf(out, "%s\ngeneration %lu\n", CACHE_MAGIC, d->generation);
 	for (size_t i = 0; i < ELEMENTSOF(fingerprinted) && r >= 0; i++) {
 		const struct stat *st = &fp[fingerprinted[i]];
@@ -1874,7 +1914,10 @@ static int cache_load(Depmod *d, Hashmap **ret)
 		r = sym_intern_full(d, l, false, &ids[i]);
 		if (r < 0)
 			return r;
+		if (ids[i] != i)
+			return 0; /* a duplicate, or symbols interned before: not in hash order */
 	}
+	d->n_sorted = n_syms;
 	if (!(l = next_line(&p, end)) || sscanf(l, "modules %lu", &n_mods) != 1)
 		return 0;
 	by_path = hashmap_new(NULL, mod_free);
