@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -366,50 +367,196 @@ static char *link_target_rel(const char *root, const char *abs)
 	return strdup(rel + 1);
 }
 
+/* The modules installed for another kernel: listed first, read by a worker thread while the
+ * kernel's own tree is read (each tree has its own libkmod context). */
+typedef struct OtherJob {
+	ModTree *tree;   /* owned by the AuditKernel's others[] */
+	char *kver;
+	char **files;    /* relative to the tree */
+	Module **read;   /* per file, NULL when unreadable */
+	int *errors;
+} OtherJob;
+
+static void other_jobs_free(OtherJob *j, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (size_t f = 0; j[i].read && j[i].files && j[i].files[f]; f++)
+			module_free(j[i].read[f]);
+		free(j[i].read);
+		free(j[i].errors);
+		free(j[i].kver);
+		strv_free(j[i].files);
+	}
+	free(j);
+}
+
+typedef struct OtherWork {
+	OtherJob *jobs;
+	size_t n;
+} OtherWork;
+
+static void *others_read(void *userdata)
+{
+	OtherWork *w = userdata;
+
+	for (size_t i = 0; i < w->n; i++) {
+		OtherJob *j = &w->jobs[i];
+
+		for (size_t f = 0; j->files && j->files[f]; f++)
+			j->errors[f] = modtree_read_module(j->tree, j->files[f], &j->read[f]);
+	}
+	return NULL;
+}
+
+static int others_prepare(const char *root, const char *kver, const char *exclude,
+			  AuditKernel *a, OtherJob **ret, size_t *ret_n)
+{
+	_cleanup_strv_free_ char **kvers = NULL;
+	_cleanup_free_ char *flavour = kernel_flavour(kver);
+	OtherJob *jobs = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!flavour)
+		return -ENOMEM;
+	r = audit_list_kernels(root, &kvers);
+	if (r < 0)
+		return r;
+	jobs = calloc(strv_length(kvers) + 1, sizeof(OtherJob));
+	if (!jobs)
+		return -ENOMEM;
+	STRV_FOREACH(k, kvers) {
+		_cleanup_free_ char *fl = NULL;
+		_cleanup_close_ int ofd = -EBADF;
+		ModTree *ot = NULL, **others;
+		OtherJob *j;
+		size_t nf;
+
+		if (streq(*k, kver) || streq_ptr(exclude, *k))
+			continue;
+		fl = kernel_flavour(*k);
+		if (!fl) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		if (!streq(fl, flavour))
+			continue;
+		r = modtree_open(root, *k, 0, &ot, NULL);
+		if (r < 0) {
+			r = add_warning(&a->warnings, "lib/modules/%s: cannot open the tree: %s", *k,
+					ERRNO_NAME(-r));
+			if (r < 0)
+				goto fail;
+			continue;
+		}
+		others = realloc(a->others, (a->n_others + 1) * sizeof(ModTree *));
+		if (!others) {
+			modtree_free(ot);
+			r = -ENOMEM;
+			goto fail;
+		}
+		a->others = others;
+		a->others[a->n_others++] = ot;
+
+		j = &jobs[n++];
+		j->tree = ot;
+		j->kver = strdup(*k);
+		if (!j->kver) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		ofd = open(ot->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (ofd >= 0) {
+			r = walk_modules(ofd, "updates", &j->files, NULL);
+			if (r >= 0)
+				r = walk_modules(ofd, "extra", &j->files, NULL);
+			if (r < 0)
+				goto fail;
+		}
+		strv_sort(j->files);
+		nf = strv_length(j->files);
+		j->read = calloc(nf + 1, sizeof(Module *));
+		j->errors = calloc(nf + 1, sizeof(int));
+		ot->modules = calloc(nf + 1, sizeof(Module *));
+		if (!j->read || !j->errors || !ot->modules) {
+			r = -ENOMEM;
+			goto fail;
+		}
+	}
+	*ret = jobs;
+	*ret_n = n;
+	return 0;
+fail:
+	other_jobs_free(jobs, n);
+	return r;
+}
+
 int audit_kernel(const char *root, const char *kver, const AuditOptions *o, AuditKernel *ret,
 		 char **ret_error_path)
 {
 	_cleanup_(audit_kernel_done) AuditKernel a = {};
 	_cleanup_hashmap_free_ Hashmap *owners = NULL, *seen = NULL;
-	_cleanup_strv_free_ char **kvers = NULL, **blacklist = NULL;
-	_cleanup_free_ char *flavour = NULL, *moddir = NULL, *tainted = NULL;
+	_cleanup_strv_free_ char **blacklist = NULL;
+	_cleanup_free_ char *tainted = NULL;
 	_cleanup_free_ const Module **mods = NULL;
 	_cleanup_free_ char **paths = NULL;
 	KabiResult *res = NULL;
 	Entry *ent = NULL;
-	size_t n_ent = 0, alloc_ent = 0;
+	size_t n_ent = 0, alloc_ent = 0, n_jobs = 0;
+	OtherJob *jobs = NULL;
+	OtherWork work = {};
+	pthread_t worker;
+	bool started = false;
 	_cleanup_close_ int dfd = -EBADF;
 	unsigned bad_line = 0;
 	int r;
 
 	a.kver = strdup(kver);
-	flavour = kernel_flavour(kver);
 	seen = hashmap_new(free, NULL);
-	if (!a.kver || !flavour || !seen)
+	if (!a.kver || !seen)
 		return -ENOMEM;
 
 	r = modtree_open(root, kver, 0, &a.tree, ret_error_path);
 	if (r < 0)
 		return r;
+
+	r = others_prepare(root, kver, o ? o->exclude_kver : NULL, &a, &jobs, &n_jobs);
+	if (r < 0)
+		return r;
+	work = (OtherWork){ jobs, n_jobs };
+	if (n_jobs > 0) {
+		r = -pthread_create(&worker, NULL, others_read, &work);
+		if (r < 0)
+			others_read(&work); /* no thread: read them here */
+		else
+			started = true;
+	}
+
 	r = modtree_load_modules(a.tree);
 	if (r < 0)
 		goto tree_error;
 	r = modtree_load_symvers(a.tree, o ? o->symvers : NULL, &bad_line);
 	if (r < 0)
 		goto tree_error;
-	if (a.tree->symvers && !(a.symvers_path = strdup(a.tree->symvers->path)))
-		return -ENOMEM;
+	if (a.tree->symvers && !(a.symvers_path = strdup(a.tree->symvers->path))) {
+		r = -ENOMEM;
+		goto finish;
+	}
 
 	r = kabi_kernel_new(a.tree, &a.kabi);
 	if (r < 0)
-		return r;
-	if (kabi_kernel_vermagic(a.kabi) && !(a.vermagic = strdup(kabi_kernel_vermagic(a.kabi))))
-		return -ENOMEM;
+		goto finish;
+	if (kabi_kernel_vermagic(a.kabi) && !(a.vermagic = strdup(kabi_kernel_vermagic(a.kabi)))) {
+		r = -ENOMEM;
+		goto finish;
+	}
 	for (size_t i = 0; i < a.tree->n_modules; i++)
 		if (a.tree->modules[i]->intree && a.tree->modules[i]->sig_key) {
 			a.sig_key = strdup(a.tree->modules[i]->sig_key);
-			if (!a.sig_key)
-				return -ENOMEM;
+			if (!a.sig_key) {
+				r = -ENOMEM;
+				goto finish;
+			}
 			break;
 		}
 
@@ -424,8 +571,10 @@ int audit_kernel(const char *root, const char *kver, const AuditOptions *o, Audi
 		if (weak) {
 			_cleanup_free_ char *abs = path_join(a.tree->dir, m->path);
 
-			if (!abs)
-				return -ENOMEM;
+			if (!abs) {
+				r = -ENOMEM;
+				goto finish;
+			}
 			target = link_target_rel(root, abs);
 		}
 		r = entry_add(&ent, &n_ent, &alloc_ent, root, m, kver, kver, m->path,
@@ -449,11 +598,6 @@ int audit_kernel(const char *root, const char *kver, const AuditOptions *o, Audi
 		}
 	}
 
-	moddir = path_join(root, "lib/modules");
-	if (!moddir) {
-		r = -ENOMEM;
-		goto finish;
-	}
 	dfd = open(a.tree->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
 		r = negative_errno();
@@ -467,76 +611,36 @@ int audit_kernel(const char *root, const char *kver, const AuditOptions *o, Audi
 		strv_sort(a.dangling);
 	}
 
-	/* modules installed for the other kernels of the flavour */
-	r = audit_list_kernels(root, &kvers);
-	if (r < 0)
-		goto finish;
-	STRV_FOREACH(k, kvers) {
-		_cleanup_free_ char *fl = NULL;
-		_cleanup_strv_free_ char **files = NULL;
-		_cleanup_close_ int ofd = -EBADF;
-		ModTree *ot = NULL, **others;
+	/* the modules installed for the other kernels of the flavour */
+	if (started) {
+		pthread_join(worker, NULL);
+		started = false;
+	}
+	for (size_t i = 0; i < n_jobs; i++) {
+		OtherJob *j = &jobs[i];
 
-		if (streq(*k, kver) || (o && streq_ptr(o->exclude_kver, *k)))
-			continue;
-		fl = kernel_flavour(*k);
-		if (!fl) {
-			r = -ENOMEM;
-			goto finish;
-		}
-		if (!streq(fl, flavour))
-			continue;
-		r = modtree_open(root, *k, 0, &ot, NULL);
-		if (r < 0) {
-			r = add_warning(&a.warnings, "lib/modules/%s: cannot open the tree: %s", *k,
-					 ERRNO_NAME(-r));
-			if (r < 0)
-				goto finish;
-			continue;
-		}
-		others = realloc(a.others, (a.n_others + 1) * sizeof(ModTree *));
-		if (!others) {
-			modtree_free(ot);
-			r = -ENOMEM;
-			goto finish;
-		}
-		a.others = others;
-		a.others[a.n_others++] = ot;
-
-		ofd = open(ot->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (ofd < 0)
-			continue;
-		r = walk_modules(ofd, "updates", &files, NULL);
-		if (r >= 0)
-			r = walk_modules(ofd, "extra", &files, NULL);
-		if (r < 0)
-			goto finish;
-		strv_sort(files);
-		ot->modules = calloc(strv_length(files) + 1, sizeof(Module *));
-		if (!ot->modules) {
-			r = -ENOMEM;
-			goto finish;
-		}
-		STRV_FOREACH(f, files) {
-			_cleanup_free_ char *rel = path_join("lib/modules", *k, *f);
-			Module *m;
+		for (size_t f = 0; j->files && j->files[f]; f++) {
+			_cleanup_free_ char *rel = path_join("lib/modules", j->kver, j->files[f]);
+			Module *m = TAKE_PTR(j->read[f]);
 
 			if (!rel) {
+				module_free(m);
 				r = -ENOMEM;
 				goto finish;
 			}
-			if (hashmap_contains(seen, rel))
-				continue; /* linked into weak-updates already */
-			r = modtree_read_module(ot, *f, &m);
-			if (r < 0) {
+			if (j->errors[f] < 0) {
 				r = add_warning(&a.warnings, "%s: not a readable module (%s), skipped",
-						 rel, ERRNO_NAME(-r));
+						rel, ERRNO_NAME(-j->errors[f]));
 				if (r < 0)
 					goto finish;
 				continue;
 			}
-			ot->modules[ot->n_modules++] = m;
-			r = entry_add(&ent, &n_ent, &alloc_ent, root, m, *k, *k, *f,
+			if (hashmap_contains(seen, rel)) {
+				module_free(m); /* linked into weak-updates already */
+				continue;
+			}
+			j->tree->modules[j->tree->n_modules++] = m;
+			r = entry_add(&ent, &n_ent, &alloc_ent, root, m, j->kver, j->kver, j->files[f],
 				      AUDIT_SOURCE_CANDIDATE);
 			if (r < 0)
 				goto finish;
@@ -634,6 +738,9 @@ int audit_kernel(const char *root, const char *kver, const AuditOptions *o, Audi
 	*ret = a;
 	a = (AuditKernel){};
 finish:
+	if (started)
+		pthread_join(worker, NULL);
+	other_jobs_free(jobs, n_jobs);
 	kabi_results_free(res, n_ent);
 	entries_free(ent, n_ent);
 	return r;
@@ -641,5 +748,5 @@ finish:
 tree_error:
 	if (ret_error_path && a.tree->error_path)
 		*ret_error_path = strdup(a.tree->error_path);
-	return r;
+	goto finish;
 }
