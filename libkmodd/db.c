@@ -271,6 +271,37 @@ Db *db_close(Db *db)
 	return NULL;
 }
 
+/* A reader without write access to the state directory cannot create the WAL index (-shm)
+ * of a closed database. With no WAL content pending, the file alone is the whole database:
+ * read it as immutable. */
+static int reopen_immutable(Db *db, const char *path, int64_t *ret_version)
+{
+	_cleanup_free_ char *wal = NULL, *uri = NULL;
+	struct stat st;
+	int rc, r;
+
+	if (asprintf(&wal, "%s-wal", path) < 0 || asprintf(&uri, "file:%s?immutable=1", path) < 0)
+		return -ENOMEM;
+	if (stat(wal, &st) >= 0 && st.st_size > 0)
+		return -EACCES;
+	for (size_t i = 0; i < _STMT_MAX; i++) {
+		sqlite3_finalize(db->stmt[i]);
+		db->stmt[i] = NULL;
+	}
+	sqlite3_close_v2(db->sql);
+	db->sql = NULL;
+	rc = sqlite3_open_v2(uri, &db->sql,
+			     SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX |
+				     SQLITE_OPEN_EXRESCODE,
+			     NULL);
+	if (rc != SQLITE_OK)
+		return sql_error(db, rc, uri);
+	r = exec(db, "PRAGMA foreign_keys = ON");
+	if (r < 0)
+		return r;
+	return pragma_int(db, "PRAGMA user_version", ret_version);
+}
+
 int db_open(const char *root, bool writable, Db **ret)
 {
 	_cleanup_(db_closep) Db *db = NULL;
@@ -315,6 +346,8 @@ int db_open(const char *root, bool writable, Db **ret)
 			return r;
 	}
 	r = pragma_int(db, "PRAGMA user_version", &version);
+	if (r < 0 && !writable && (r == -EROFS || r == -EACCES || r == -ENOENT))
+		r = reopen_immutable(db, path, &version);
 	if (r < 0)
 		return r;
 	if (version > DB_SCHEMA_VERSION) {

@@ -63,6 +63,16 @@ why=$("$KMODCTL" --root "$T" why e1000 --json 2>&1)
 	fail list-installed "not listed"
 B=$(state_of "$T")
 
+# readers need no write access (a user's `kmodctl list`): the database is read as is
+if [ "$(id -u)" = 0 ] && runuser -u nobody -- true 2>/dev/null; then
+	chmod 755 "$(dirname "$T")" "$T"
+	out=$(runuser -u nobody -- "$KMODCTL" --root "$T" list --installed 2>&1)
+	[[ $out == *e1000-kmp-amd64* ]] && pass list-as-unprivileged-user ||
+		fail list-as-unprivileged-user "$out"
+else
+	skip list-as-unprivileged-user "needs root and runuser"
+fi
+
 # a second install of the same package changes nothing
 run_shim "$T" "$TXN_TOOL" install "$T" "$KVER" "$P" >/dev/null 2>&1
 [ "$(state_of "$T")" = "$B" ] && pass install-again-noop || fail install-again-noop "state changed"
