@@ -276,11 +276,23 @@ Db *db_close(Db *db)
  * read it as immutable. */
 static int reopen_immutable(Db *db, const char *path, int64_t *ret_version)
 {
-	_cleanup_free_ char *wal = NULL, *uri = NULL;
+	_cleanup_free_ char *wal = NULL, *uri = NULL,
+			    *escaped = malloc(strlen(path) * 3 + 1);
+	char *e = escaped;
 	struct stat st;
 	int rc, r;
 
-	if (asprintf(&wal, "%s-wal", path) < 0 || asprintf(&uri, "file:%s?immutable=1", path) < 0)
+	if (!escaped)
+		return -ENOMEM;
+	/* a URI: '%', '?' and '#' in the path are escaped */
+	for (const char *c = path; *c; c++)
+		if (*c == '%' || *c == '?' || *c == '#')
+			e += sprintf(e, "%%%02X", (unsigned char)*c);
+		else
+			*e++ = *c;
+	*e = 0;
+	if (asprintf(&wal, "%s-wal", path) < 0 ||
+	    asprintf(&uri, "file:%s?immutable=1", escaped) < 0)
 		return -ENOMEM;
 	if (stat(wal, &st) >= 0 && st.st_size > 0)
 		return -EACCES;
@@ -291,8 +303,8 @@ static int reopen_immutable(Db *db, const char *path, int64_t *ret_version)
 	sqlite3_close_v2(db->sql);
 	db->sql = NULL;
 	rc = sqlite3_open_v2(uri, &db->sql,
-			     SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX |
-				     SQLITE_OPEN_EXRESCODE,
+			     SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
+				     SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
 			     NULL);
 	if (rc != SQLITE_OK)
 		return sql_error(db, rc, uri);
