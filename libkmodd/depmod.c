@@ -886,7 +886,7 @@ static int tree_from_cache(Depmod *d, char **indexed_paths)
 					O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			if (fd < 0)
 				continue;
-			log_debug("depmod: %s%s changed, listing it again", d->dir, ds->path);
+			log_debug("depmod: %s/%s changed, listing it again", d->dir, ds->path);
 			r = tree_walk_dir(d, fd, ds->path, known);
 			if (r < 0)
 				return r;
