@@ -45,6 +45,14 @@ zypper -n --root "$Z" refresh >/dev/null
 zyp_n=$({ zypper -n --root "$Z" install --dry-run "$PKG" 2>&1 || true; } | sed -n 's/^\([0-9]*\) new packages\? to install.*/\1/p')
 zyp_n=${zyp_n:-?}
 
+# zypper in an empty root: its solver adds what supplements this machine's hardware
+Z0=$work/zypper-empty
+mkdir -p "$Z0"
+zypper -n --root "$Z0" addrepo --no-gpgcheck "$url" kmp >/dev/null
+zypper -n --root "$Z0" refresh >/dev/null
+zyp0_n=$({ zypper -n --root "$Z0" install --dry-run "$PKG" 2>&1 || true; } | sed -n 's/^\([0-9]*\) new packages\? to install.*/\1/p')
+zyp0_n=${zyp0_n:-?}
+
 # dnf: the same, with its own repos.d and cache under the install root
 D=$work/dnf
 mkdir -p "$D/repos.d" "$D/cache"
@@ -65,11 +73,11 @@ hyperfine -N -w 2 -r "$RUNS" -i --export-json "$work/h.json" \
 "$B" "$R" "$KVER" "$solv" 5000 "$M" >"$work/inproc"
 cat "$work/inproc" >&2
 
-section=$(python3 - "$work/h.json" "$work/inproc" "$RUNS" "$zyp_n" "$dnf_n" <<'EOF'
+section=$(python3 - "$work/h.json" "$work/inproc" "$RUNS" "$zyp_n" "$dnf_n" "$zyp0_n" <<'EOF'
 import json, statistics, sys, re
 res = json.load(open(sys.argv[1]))["results"]
 inproc = open(sys.argv[2]).read()
-runs, zyp_n, dnf_n = sys.argv[3], sys.argv[4], sys.argv[5]
+runs, zyp_n, dnf_n, zyp0_n = sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 med = {r["command"]: statistics.median(r["times"]) * 1000 for r in res}
 zyp = med["zypper --root R install --dry-run"]
 warm = med["kmodctl install --dry-run (warm: .solv)"]
@@ -81,7 +89,9 @@ print("e1000's modalias as qemu shows it (`pci:v00008086d0000100E...`) on the fu
 print("repository (3,983 packages: one KMP per non-base module plus kernel-amd64), from a root")
 print("with the minimal base installed, file:// repository, metadata cached by each tool;")
 print("medians of %s hyperfine runs in one run of the script. Every tool resolves to" % runs)
-print("`e1000-kmp-amd64` (zypper's plan: %s package(s), dnf's: %s)." % (zyp_n, dnf_n))
+print("`e1000-kmp-amd64` (zypper's plan: %s package(s), dnf's: %s). In an empty root zypper's plan" % (zyp_n, dnf_n))
+print("has %s packages: the base package and whatever supplements this machine's hardware;" % zyp0_n)
+print("kmodctl installs what was asked and its dependencies only.")
 print()
 cpu = {r["command"]: (r["user"] + r["system"]) * 1000 for r in res}
 mins = {r["command"]: min(r["times"]) * 1000 for r in res}
