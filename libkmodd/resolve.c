@@ -78,7 +78,6 @@ struct Resolver {
 	char *requested_by;
 	char *const *current; /* the modaliases the namespace callback answers for */
 	Queue matched;  /* alias entries matching the modalias of the last solve */
-	unsigned long ns_calls;
 };
 
 void resolve_result_done(ResolveResult *r)
@@ -150,7 +149,6 @@ static Id namespace_callback(Pool *pool, void *data, Id name, Id evr)
 
 	if (name != NAMESPACE_MODALIAS)
 		return 0;
-	r->ns_calls++;
 	STRV_FOREACH(m, r->current)
 		if (fnmatch(pool_id2str(pool, evr), *m, 0) == 0)
 			return SYSTEMSOLVABLE;
@@ -1189,12 +1187,10 @@ int resolver_solve(Resolver *r, NeedKind kind, char *const *needs, InstallReason
 	/* the kernel stays as it is: never replaced by a repository's base package */
 	queue_push2(&job, SOLVER_LOCK | SOLVER_SOLVABLE_NAME, r->kernel_name);
 
-
 	STRV_FOREACH(need, needs) {
 		switch (kind) {
 		case NEED_MODALIAS: {
 			bool any_tree = false;
-			int queued = 0;
 
 			k = tree_lookup_modalias(r, *need, &res.modules, &any_tree);
 			if (k < 0)
@@ -1216,7 +1212,6 @@ int resolver_solve(Resolver *r, NeedKind kind, char *const *needs, InstallReason
 					continue; /* served by what the tree has */
 				queue_push2(&job, SOLVER_INSTALL | SOLVER_SOLVABLE, p);
 				queue_pushunique(&explicit_p, p);
-				queued++;
 				STRV_FOREACH(m, mods)
 					if (!strv_contains(res.modules, *m) &&
 					    strv_extend(&res.modules, *m) < 0) {
@@ -1233,7 +1228,6 @@ int resolver_solve(Resolver *r, NeedKind kind, char *const *needs, InstallReason
 					goto finish;
 				missing = true;
 			}
-			(void)queued;
 			break;
 		}
 		case NEED_MODULE: {
