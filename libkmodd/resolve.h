@@ -45,9 +45,14 @@ Resolver *resolver_free(Resolver *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Resolver *, resolver_free);
 #define _cleanup_resolver_free_ _cleanup_(resolver_freep)
 
-/* Several needs at once (a set); reason and device are recorded in each PackageRef.
- * Returns 0 with a result, -ENOENT when nothing provides a need (problems say which),
- * -EDEADLK when the needs cannot be satisfied (problems say why). */
+/* Several needs at once (a set); reason and device are recorded in each PackageRef
+ * (packages pulled in by others get INSTALL_REASON_DEPENDENCY), requested_by is the needs
+ * or what resolver_set_requested_by() set. Only what was asked and what it requires is
+ * installed, plus the modules its softdeps name (as modprobe loads them); never packages that
+ * merely supplement or are recommended. The kernel's own package is locked.
+ * Returns 0 with a result (already set when the tree serves every need as it is), -ENOENT when
+ * nothing provides a need, -EDEADLK when the needs cannot be satisfied; in both cases
+ * ret->problems (only) says why, in plain words. */
 int resolver_solve(Resolver *r, NeedKind kind, char *const *needs, InstallReason reason,
 		   const char *device, ResolveResult *ret);
 
