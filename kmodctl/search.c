@@ -205,6 +205,14 @@ int verb_what_provides(int argc, char *argv[])
 	return k;
 }
 
+static void list_help(void)
+{
+	printf("Usage: kmodctl [--root DIR] list [--json]\n"
+	       "       kmodctl [--root DIR] [--kernel KVER] list --installed [--json]\n\n"
+	       "Without --installed: every package the enabled repositories offer (from their\n"
+	       "cached metadata; 'kmodctl repo refresh' updates it).\n");
+}
+
 /* kmodctl list (without --installed): every package the enabled repositories offer. */
 int list_available(int argc, char *argv[])
 {
@@ -218,7 +226,7 @@ int list_available(int argc, char *argv[])
 	Id p;
 	int k;
 
-	k = parse_simple(argc, argv, options, search_help, NULL);
+	k = parse_simple(argc, argv, options, list_help, NULL);
 	if (k <= 0)
 		return k < 0 ? EXIT_USAGE : 0;
 	if (optind < argc) {
