@@ -52,7 +52,8 @@ int main(int argc, char *argv[])
 		k = resolver_new_bare(argv[1], argv[2], &r);
 		ta = now_ns();
 		if (k >= 0)
-			k = resolver_add_repo_file(r, "bench", argv[3], "file:///nonexistent");
+			k = resolver_add_repo_file(r, "bench", argv[3],
+						   "file:///nonexistent");
 		tb = now_ns();
 		if (k >= 0)
 			k = resolver_prepare(r);
@@ -64,15 +65,16 @@ int main(int argc, char *argv[])
 		}
 		printf("pool: %.1f ms (system repository %.1f ms, repository %.1f ms, "
 		       "whatprovides and alias index %.1f ms)\n",
-		       (double)(tc - t0) / 1e6, (double)(ta - t0) / 1e6, (double)(tb - ta) / 1e6,
-		       (double)(tc - tb) / 1e6);
+		       (double)(tc - t0) / 1e6, (double)(ta - t0) / 1e6,
+		       (double)(tb - ta) / 1e6, (double)(tc - tb) / 1e6);
 	}
 
 	for (int i = 0; i < n_alias; i++) {
 		ResolveResult res = {};
 		char *needs[] = { argv[5 + i], NULL };
 
-		k = resolver_solve(r, NEED_MODALIAS, needs, INSTALL_REASON_HOTPLUG, needs[0], &res);
+		k = resolver_solve(r, NEED_MODALIAS, needs, INSTALL_REASON_HOTPLUG,
+				   needs[0], &res);
 		printf("%s: %s", needs[0], k < 0 ? strerror(-k) : "installs");
 		for (size_t j = 0; j < res.n_install; j++)
 			printf(" %s", res.install[j].name);
@@ -90,7 +92,8 @@ int main(int argc, char *argv[])
 		char *needs[] = { argv[5 + i % (unsigned)n_alias], NULL };
 
 		t0 = now_ns();
-		k = resolver_solve(r, NEED_MODALIAS, needs, INSTALL_REASON_HOTPLUG, needs[0], &res);
+		k = resolver_solve(r, NEED_MODALIAS, needs, INSTALL_REASON_HOTPLUG,
+				   needs[0], &res);
 		t[i] = now_ns() - t0;
 		sum += t[i];
 		resolve_result_done(&res);

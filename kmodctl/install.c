@@ -31,19 +31,24 @@ int open_resolver(Resolver **ret, char **ret_kver)
 		return k;
 	k = resolver_new(arg_root, kver, &r);
 	if (k == -ENOENT)
-		return log_error_errno(k, "%s/lib/modules/%s/modules.dep: cannot read: %m; install the "
-					  "kernel or run 'depmod -b %s %s'.",
-				       streq(arg_root, "/") ? "" : arg_root, kver, arg_root, kver);
+		return log_error_errno(
+			k,
+			"%s/lib/modules/%s/modules.dep: cannot read: %m; install the "
+			"kernel or run 'depmod -b %s %s'.",
+			streq(arg_root, "/") ? "" : arg_root, kver, arg_root, kver);
 	if (k < 0)
-		return log_error_errno(k, "Failed to load the repositories and the installed state "
-					  "under %s: %m",
-				       arg_root);
+		return log_error_errno(
+			k,
+			"Failed to load the repositories and the installed state "
+			"under %s: %m",
+			arg_root);
 	STRV_FOREACH(w, resolver_warnings(r))
 		log_warning("%s, ignoring.", *w);
 	STRV_FOREACH(m, resolver_missing_repos(r))
-		log_warning("Repository '%s' has no metadata yet; run 'kmodctl repo refresh', "
-			    "ignoring.",
-			    *m);
+		log_warning(
+			"Repository '%s' has no metadata yet; run 'kmodctl repo refresh', "
+			"ignoring.",
+			*m);
 	*ret = TAKE_PTR(r);
 	if (ret_kver)
 		*ret_kver = TAKE_PTR(kver);
@@ -62,8 +67,10 @@ static json_object *ref_to_json(const PackageRef *p)
 	json_object_object_add(o, "repository",
 			       p->repo_id ? json_object_new_string(p->repo_id) : NULL);
 	json_object_object_add(o, "reason",
-			       json_object_new_string(strempty(install_reason_to_string(p->reason))));
-	json_object_object_add(o, "download_size", json_object_new_int64((int64_t)p->download_size));
+			       json_object_new_string(
+				       strempty(install_reason_to_string(p->reason))));
+	json_object_object_add(o, "download_size",
+			       json_object_new_int64((int64_t)p->download_size));
 	json_object_object_add(o, "url", p->url ? json_object_new_string(p->url) : NULL);
 	return o;
 }
@@ -109,7 +116,8 @@ static void progress(void *userdata, const char *what, uint64_t now, uint64_t to
 	if (total > 0)
 		fprintf(stderr, "\r%-60.60s %3u%%", what, (unsigned)(now * 100 / total));
 	else
-		fprintf(stderr, "\r%-60.60s %8llu KiB", what, (unsigned long long)(now / 1024));
+		fprintf(stderr, "\r%-60.60s %8llu KiB", what,
+			(unsigned long long)(now / 1024));
 	if (total > 0 && now >= total)
 		fputc('\n', stderr);
 }
@@ -134,13 +142,16 @@ int install_needs(Resolver *r, const char *kver, int kind, char *const *needs, i
 
 			json_object_object_add(j, "kernel", json_object_new_string(kver));
 			json_object_object_add(j, "kind",
-					       json_object_new_string(need_kind_table[kind]));
+					       json_object_new_string(
+						       need_kind_table[kind]));
 			json_object_object_add(j, "needs", strv_to_json(needs));
 			json_object_object_add(j, "result",
-					       json_object_new_string(k == -ENOENT ? "no-match"
-										   : "unsatisfiable"));
+					       json_object_new_string(
+						       k == -ENOENT ? "no-match" :
+								      "unsatisfiable"));
 			json_object_object_add(j, "problems", strv_to_json(res.problems));
-			printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY));
+			printf("%s\n",
+			       json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY));
 		}
 		log_problems(&res, what);
 		if (k == -ENOENT)
@@ -158,15 +169,16 @@ int install_needs(Resolver *r, const char *kver, int kind, char *const *needs, i
 		else if (res.n_install == 0) {
 			_cleanup_free_ char *mods = strv_join(res.modules, " ");
 
-			printf("Nothing to install: %s %s served by kernel %s as it is%s%s.\n", what,
-			       strv_length((char **)needs) > 1 ? "are" : "is", kver,
+			printf("Nothing to install: %s %s served by kernel %s as it is%s%s.\n",
+			       what, strv_length((char **)needs) > 1 ? "are" : "is", kver,
 			       res.modules ? "; modules: " : "", strempty(mods));
 		}
 		print_plan(&res, kver, arg_dry_run);
 	}
 
 	if (res.n_install > 0 && !arg_dry_run) {
-		if (!arg_yes && !arg_json && isatty(STDIN_FILENO) && !txn_confirm("Install?")) {
+		if (!arg_yes && !arg_json && isatty(STDIN_FILENO) &&
+		    !txn_confirm("Install?")) {
 			log_info("Nothing was changed.");
 			return EXIT_FAILURE;
 		}
@@ -191,17 +203,21 @@ int install_needs(Resolver *r, const char *kver, int kind, char *const *needs, i
 		for (size_t i = 0; i < res.n_install; i++)
 			json_object_array_add(a, ref_to_json(&res.install[i]));
 		json_object_object_add(j, "kernel", json_object_new_string(kver));
-		json_object_object_add(j, "kind", json_object_new_string(need_kind_table[kind]));
+		json_object_object_add(j, "kind",
+				       json_object_new_string(need_kind_table[kind]));
 		json_object_object_add(j, "needs", strv_to_json(needs));
 		json_object_object_add(j, "result",
-				       json_object_new_string(res.n_install ? "install" : "nothing-to-do"));
+				       json_object_new_string(res.n_install ?
+								      "install" :
+								      "nothing-to-do"));
 		json_object_object_add(j, "dry_run", json_object_new_boolean(arg_dry_run));
 		json_object_object_add(j, "install", a);
 		json_object_object_add(j, "modules", strv_to_json(res.modules));
 		json_object_object_add(j, "installed", strv_to_json(rep.installed));
 		json_object_object_add(j, "loaded", strv_to_json(rep.loaded));
 		json_object_object_add(j, "load_failed", strv_to_json(rep.load_failed));
-		json_object_object_add(j, "recovered", json_object_new_boolean(rep.recovered));
+		json_object_object_add(j, "recovered",
+				       json_object_new_boolean(rep.recovered));
 		printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY));
 	} else if (!arg_dry_run && res.n_install > 0) {
 		STRV_FOREACH(s, rep.installed)
@@ -212,8 +228,8 @@ int install_needs(Resolver *r, const char *kver, int kind, char *const *needs, i
 	return status;
 }
 
-static int parse_options(int argc, char *argv[], const struct option *options, void (*help)(void),
-			 int (*handle)(int c, const char *value))
+static int parse_options(int argc, char *argv[], const struct option *options,
+			 void (*help)(void), int (*handle)(int c, const char *value))
 {
 	int c;
 
@@ -273,11 +289,13 @@ int verb_install(int argc, char *argv[])
 	if (k <= 0)
 		return k < 0 ? EXIT_USAGE : 0;
 	if (!arg_modalias && optind >= argc) {
-		log_error("Name a module or package, or pass --modalias; see 'kmodctl install --help'.");
+		log_error(
+			"Name a module or package, or pass --modalias; see 'kmodctl install --help'.");
 		return EXIT_USAGE;
 	}
 	if (arg_modalias && optind < argc) {
-		log_error("--modalias takes no further arguments; see 'kmodctl install --help'.");
+		log_error(
+			"--modalias takes no further arguments; see 'kmodctl install --help'.");
 		return EXIT_USAGE;
 	}
 	if (arg_modalias && (isempty(arg_modalias) || strlen(arg_modalias) > 1024 ||
@@ -314,7 +332,8 @@ int verb_install(int argc, char *argv[])
 			for (int j = 0; j < q.count; j++) {
 				Pool *pool = resolver_pool(r);
 
-				if (streq(pool_id2str(pool, pool->solvables[q.elements[j]].name),
+				if (streq(pool_id2str(pool,
+						      pool->solvables[q.elements[j]].name),
 					  argv[i]))
 					is_package = true;
 			}
@@ -327,7 +346,8 @@ int verb_install(int argc, char *argv[])
 		return EXIT_USAGE;
 	}
 	return install_needs(r, kver, packages ? NEED_PACKAGE : NEED_MODULE,
-			     packages ?: modules, INSTALL_REASON_USER, NULL, command, true);
+			     packages ?: modules, INSTALL_REASON_USER, NULL, command,
+			     true);
 }
 
 /* A set is many wishes: members whose dependencies cannot be satisfied (a KMP built for
@@ -388,7 +408,8 @@ static int list_sets(void)
 
 	k = policy_sets_load(arg_root, &sets, &n, &warnings);
 	if (k < 0)
-		return log_error_errno(k, "Failed to read the policies under %s: %m", arg_root);
+		return log_error_errno(k, "Failed to read the policies under %s: %m",
+				       arg_root);
 	STRV_FOREACH(w, warnings)
 		log_warning("%s", *w);
 	if (arg_json) {
@@ -397,18 +418,23 @@ static int list_sets(void)
 		for (size_t i = 0; i < n; i++) {
 			json_object *o = json_object_new_object();
 
-			json_object_object_add(o, "name", json_object_new_string(sets[i]->name));
+			json_object_object_add(o, "name",
+					       json_object_new_string(sets[i]->name));
 			json_object_object_add(o, "description",
-					       json_object_new_string(strempty(sets[i]->description)));
-			json_object_object_add(o, "file", json_object_new_string(sets[i]->file));
-			json_object_object_add(o, "modules", strv_to_json(sets[i]->modules));
+					       json_object_new_string(
+						       strempty(sets[i]->description)));
+			json_object_object_add(o, "file",
+					       json_object_new_string(sets[i]->file));
+			json_object_object_add(o, "modules",
+					       strv_to_json(sets[i]->modules));
 			json_object_object_add(o, "paths", strv_to_json(sets[i]->paths));
 			json_object_array_add(a, o);
 		}
 		printf("%s\n", json_object_to_json_string_ext(a, JSON_C_TO_STRING_PRETTY));
 	} else
 		for (size_t i = 0; i < n; i++)
-			printf("%-16s %s\n", sets[i]->name, strempty(sets[i]->description));
+			printf("%-16s %s\n", sets[i]->name,
+			       strempty(sets[i]->description));
 	policy_sets_free(sets, n);
 	return 0;
 }
@@ -433,8 +459,9 @@ int verb_ensure(int argc, char *argv[])
 	if (arg_list)
 		return list_sets() < 0 ? EXIT_FAILURE : 0;
 	if (optind >= argc) {
-		log_error("Name a set, e.g. 'kmodctl ensure netfilter'; 'kmodctl ensure --list' shows "
-			  "them.");
+		log_error(
+			"Name a set, e.g. 'kmodctl ensure netfilter'; 'kmodctl ensure --list' shows "
+			"them.");
 		return EXIT_USAGE;
 	}
 	if (open_resolver(&r, &kver) < 0)
@@ -457,7 +484,8 @@ int verb_ensure(int argc, char *argv[])
 			return EXIT_NO_MATCH;
 		}
 		if (k < 0)
-			return log_error_errno(k, "Failed to read set '%s': %m", argv[i]), EXIT_FAILURE;
+			return log_error_errno(k, "Failed to read set '%s': %m", argv[i]),
+			       EXIT_FAILURE;
 
 		/* every available package with a module of the set */
 		FOR_POOL_SOLVABLES(p) {
@@ -473,19 +501,22 @@ int verb_ensure(int argc, char *argv[])
 				if (policy_set_matches(set, *m, path) ||
 				    (path && policy_set_matches(set, NULL, path))) {
 					matched++;
-					if (!strv_contains(modules, *m) && strv_extend(&modules, *m) < 0)
+					if (!strv_contains(modules, *m) &&
+					    strv_extend(&modules, *m) < 0)
 						return log_oom(), EXIT_FAILURE;
 				}
 		}
 		if (matched == 0) {
-			log_error("No repository offers a module of set '%s' (%s) for kernel %s.",
-				  set->name, set->file, kver);
+			log_error(
+				"No repository offers a module of set '%s' (%s) for kernel %s.",
+				set->name, set->file, kver);
 			return EXIT_NO_MATCH;
 		}
 		{
 			char *n = NULL;
 
-			if (asprintf(&n, "set:%s", set->name) < 0 || strv_consume(&names, n) < 0)
+			if (asprintf(&n, "set:%s", set->name) < 0 ||
+			    strv_consume(&names, n) < 0)
 				return log_oom(), EXIT_FAILURE;
 		}
 	}
@@ -504,8 +535,8 @@ int verb_ensure(int argc, char *argv[])
 		return EXIT_UNSATISFIABLE;
 	}
 	/* installed, not loaded: a set says what may be needed, not what is */
-	return install_needs(r, kver, NEED_MODULE, modules, INSTALL_REASON_SET, NULL, command,
-			     false);
+	return install_needs(r, kver, NEED_MODULE, modules, INSTALL_REASON_SET, NULL,
+			     command, false);
 }
 
 static void scan_help(void)
@@ -563,7 +594,8 @@ int verb_scan(int argc, char *argv[])
 		return log_oom(), EXIT_FAILURE;
 	scan_sys = sys;
 	if (nftw(sys, scan_one, 32, FTW_PHYS | FTW_ACTIONRETVAL) < 0 && errno != ENOENT)
-		return log_error_errno(negative_errno(), "Failed to walk %s: %m", sys), EXIT_FAILURE;
+		return log_error_errno(negative_errno(), "Failed to walk %s: %m", sys),
+		       EXIT_FAILURE;
 	if (!scan_found) {
 		if (arg_json)
 			printf("{ \"devices\": [], \"result\": \"nothing-to-do\" }\n");
@@ -580,14 +612,16 @@ int verb_scan(int argc, char *argv[])
 		_cleanup_(resolve_result_done) ResolveResult res = {};
 		char *needs[] = { *m, NULL };
 
-		k = resolver_solve(r, NEED_MODALIAS, needs, INSTALL_REASON_HOTPLUG, *m, &res);
+		k = resolver_solve(r, NEED_MODALIAS, needs, INSTALL_REASON_HOTPLUG, *m,
+				   &res);
 		if (k == -ENOENT || k == -EDEADLK) {
 			STRV_FOREACH(p, res.problems)
 				log_warning("Device %s: %s, ignoring.", *m, *p);
 			continue;
 		}
 		if (k < 0)
-			return log_error_errno(k, "Failed to resolve %s: %m", *m), EXIT_FAILURE;
+			return log_error_errno(k, "Failed to resolve %s: %m", *m),
+			       EXIT_FAILURE;
 		if (strv_extend(&serve, *m) < 0)
 			return log_oom(), EXIT_FAILURE;
 	}

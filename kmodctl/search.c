@@ -29,11 +29,13 @@ static json_object *solvable_json(Resolver *r, Id p)
 			       ref.repo_id ? json_object_new_string(ref.repo_id) : NULL);
 	json_object_object_add(o, "installed",
 			       json_object_new_boolean(resolver_solvable_installed(r, p)));
-	json_object_object_add(o, "summary", summary ? json_object_new_string(summary) : NULL);
+	json_object_object_add(o, "summary",
+			       summary ? json_object_new_string(summary) : NULL);
 	STRV_FOREACH(s, mods)
 		json_object_array_add(m, json_object_new_string(*s));
 	json_object_object_add(o, "modules", m);
-	json_object_object_add(o, "download_size", json_object_new_int64((int64_t)ref.download_size));
+	json_object_object_add(o, "download_size",
+			       json_object_new_int64((int64_t)ref.download_size));
 	return o;
 }
 
@@ -43,7 +45,8 @@ static void solvable_line(Resolver *r, Id p)
 	Solvable *s = pool->solvables + p;
 	const char *summary = solvable_lookup_str(s, SOLVABLE_SUMMARY);
 
-	printf("%-36s %-14s %-10s %s\n", pool_id2str(pool, s->name), pool_id2str(pool, s->evr),
+	printf("%-36s %-14s %-10s %s\n", pool_id2str(pool, s->name),
+	       pool_id2str(pool, s->evr),
 	       resolver_solvable_installed(r, p) ? "@System" : strna(s->repo->name),
 	       strempty(summary));
 }
@@ -68,8 +71,8 @@ static int print_solvables(Resolver *r, const Queue *q, const char *none)
 	return 0;
 }
 
-static int parse_simple(int argc, char *argv[], const struct option *options, void (*help)(void),
-			const char **ret_modalias)
+static int parse_simple(int argc, char *argv[], const struct option *options,
+			void (*help)(void), const char **ret_modalias)
 {
 	int c;
 
@@ -186,7 +189,8 @@ int verb_what_provides(int argc, char *argv[])
 	if (k <= 0)
 		return k < 0 ? EXIT_USAGE : 0;
 	if ((modalias && optind != argc) || (!modalias && optind != argc - 1)) {
-		log_error("Give one capability or --modalias M; see 'kmodctl what-provides --help'.");
+		log_error(
+			"Give one capability or --modalias M; see 'kmodctl what-provides --help'.");
 		return EXIT_USAGE;
 	}
 	if (open_resolver(&r, NULL) < 0)
@@ -195,8 +199,9 @@ int verb_what_provides(int argc, char *argv[])
 	k = resolver_what_provides(r, modalias ?: argv[optind], !!modalias, &q);
 	if (k == -EINVAL) {
 		queue_free(&q);
-		log_error("'%s' is not a capability in rpm syntax (NAME or 'NAME = VERSION').",
-			  argv[optind]);
+		log_error(
+			"'%s' is not a capability in rpm syntax (NAME or 'NAME = VERSION').",
+			argv[optind]);
 		return EXIT_USAGE;
 	}
 	print_solvables(r, &q, "Nothing provides it.");
@@ -230,7 +235,8 @@ int list_available(int argc, char *argv[])
 	if (k <= 0)
 		return k < 0 ? EXIT_USAGE : 0;
 	if (optind < argc) {
-		log_error("Unexpected argument '%s'; see 'kmodctl list --help'.", argv[optind]);
+		log_error("Unexpected argument '%s'; see 'kmodctl list --help'.",
+			  argv[optind]);
 		return EXIT_USAGE;
 	}
 	if (open_resolver(&r, NULL) < 0)

@@ -102,8 +102,8 @@ static char *underscored(const char *s)
 }
 
 /* Appends the words of value to *l (validated); empty value: clears the list. */
-static int add_words(char ***l, const char *value, bool paths, const char *file, unsigned line,
-		     char ***warnings)
+static int add_words(char ***l, const char *value, bool paths, const char *file,
+		     unsigned line, char ***warnings)
 {
 	_cleanup_strv_free_ char **words = NULL;
 	int k;
@@ -117,7 +117,8 @@ static int add_words(char ***l, const char *value, bool paths, const char *file,
 		return k;
 	STRV_FOREACH(w, words) {
 		if (strv_length(*l) >= POLICY_MAX_ENTRIES) {
-			k = warn(warnings, file, line, "more than %u entries, ignoring the rest",
+			k = warn(warnings, file, line,
+				 "more than %u entries, ignoring the rest",
 				 POLICY_MAX_ENTRIES);
 			return k < 0 ? k : 0;
 		}
@@ -146,7 +147,8 @@ int policy_set_parse(const char *file, const char *text, size_t size, PolicySet 
 	int k;
 
 	if (size > POLICY_MAX_FILE_SIZE) {
-		k = warn(ret_warnings, file, 0, "larger than %u bytes", POLICY_MAX_FILE_SIZE);
+		k = warn(ret_warnings, file, 0, "larger than %u bytes",
+			 POLICY_MAX_FILE_SIZE);
 		return k < 0 ? k : -EFBIG;
 	}
 	copy = malloc(size + 1);
@@ -182,7 +184,8 @@ int policy_set_parse(const char *file, const char *text, size_t size, PolicySet 
 
 		if (*p == '[') {
 			if (end[-1] != ']') {
-				k = warn(ret_warnings, file, line, "malformed section header '%s'", p);
+				k = warn(ret_warnings, file, line,
+					 "malformed section header '%s'", p);
 				if (k < 0)
 					return k;
 				in_set = false;
@@ -192,7 +195,8 @@ int policy_set_parse(const char *file, const char *text, size_t size, PolicySet 
 			if (in_set)
 				seen_set = true;
 			else {
-				k = warn(ret_warnings, file, line, "unknown section %s, ignoring", p);
+				k = warn(ret_warnings, file, line,
+					 "unknown section %s, ignoring", p);
 				if (k < 0)
 					return k;
 			}
@@ -200,8 +204,9 @@ int policy_set_parse(const char *file, const char *text, size_t size, PolicySet 
 		}
 		if (!in_set) {
 			k = warn(ret_warnings, file, line,
-				 seen_set ? "assignment in an unknown section, ignoring"
-					  : "assignment outside of the [Set] section, ignoring");
+				 seen_set ?
+					 "assignment in an unknown section, ignoring" :
+					 "assignment outside of the [Set] section, ignoring");
 			if (k < 0)
 				return k;
 			continue;
@@ -222,7 +227,8 @@ int policy_set_parse(const char *file, const char *text, size_t size, PolicySet 
 
 		if (streq(key, "Name")) {
 			if (!name_valid(value)) {
-				k = warn(ret_warnings, file, line, "invalid Name= '%s', ignoring", value);
+				k = warn(ret_warnings, file, line,
+					 "invalid Name= '%s', ignoring", value);
 				if (k < 0)
 					return k;
 				continue;
@@ -233,7 +239,8 @@ int policy_set_parse(const char *file, const char *text, size_t size, PolicySet 
 				return -ENOMEM;
 		} else if (streq(key, "Description")) {
 			if (strlen(value) > 1024) {
-				k = warn(ret_warnings, file, line, "Description= too long, ignoring");
+				k = warn(ret_warnings, file, line,
+					 "Description= too long, ignoring");
 				if (k < 0)
 					return k;
 				continue;
@@ -243,13 +250,15 @@ int policy_set_parse(const char *file, const char *text, size_t size, PolicySet 
 			if (!s->description)
 				return -ENOMEM;
 		} else if (streq(key, "Modules") || streq(key, "Paths")) {
-			k = add_words(streq(key, "Paths") ? &s->paths : &s->modules, value,
-				      streq(key, "Paths"), file, line, ret_warnings);
+			k = add_words(streq(key, "Paths") ? &s->paths : &s->modules,
+				      value, streq(key, "Paths"), file, line,
+				      ret_warnings);
 			if (k < 0)
 				return k;
 			seen_list = true;
 		} else {
-			k = warn(ret_warnings, file, line, "unknown key '%s', ignoring", key);
+			k = warn(ret_warnings, file, line, "unknown key '%s', ignoring",
+				 key);
 			if (k < 0)
 				return k;
 		}
@@ -308,7 +317,8 @@ static int set_dirs(const char *root, char ***ret)
 	return 0;
 }
 
-int policy_set_load(const char *root, const char *name, PolicySet **ret, char ***ret_warnings)
+int policy_set_load(const char *root, const char *name, PolicySet **ret,
+		    char ***ret_warnings)
 {
 	_cleanup_strv_free_ char **dirs = NULL;
 	_cleanup_free_ char *file = NULL;
@@ -338,7 +348,8 @@ static int cmp_set(const void *a, const void *b)
 	return strcmp((*(PolicySet *const *)a)->name, (*(PolicySet *const *)b)->name);
 }
 
-int policy_sets_load(const char *root, PolicySet ***ret, size_t *ret_n, char ***ret_warnings)
+int policy_sets_load(const char *root, PolicySet ***ret, size_t *ret_n,
+		     char ***ret_warnings)
 {
 	_cleanup_strv_free_ char **dirs = NULL, **seen = NULL;
 	PolicySet **l = NULL;
@@ -361,7 +372,8 @@ int policy_sets_load(const char *root, PolicySet ***ret, size_t *ret_n, char ***
 			if (!endswith(de->d_name, ".set") || de->d_name[0] == '.' ||
 			    strv_contains(seen, de->d_name))
 				continue;
-			if (strv_extend(&seen, de->d_name) < 0 || !(path = path_join(*d, de->d_name)))
+			if (strv_extend(&seen, de->d_name) < 0 ||
+			    !(path = path_join(*d, de->d_name)))
 				goto oom;
 			if (set_load_file(path, &s, ret_warnings) < 0)
 				continue;
@@ -400,14 +412,16 @@ bool policy_set_matches(const PolicySet *s, const char *module, const char *path
 		const char *rest;
 
 		/* a KMP's updates/net/... or extra/net/... is the tree's kernel/net/... */
-		if ((rest = startswith(path, "updates/")) || (rest = startswith(path, "extra/")) ||
+		if ((rest = startswith(path, "updates/")) ||
+		    (rest = startswith(path, "extra/")) ||
 		    (rest = startswith(path, "weak-updates/"))) {
 			if (asprintf(&intree, "kernel/%s", rest) < 0)
 				return false;
 			path = intree;
 		}
 		STRV_FOREACH(p, s->paths) {
-			if (endswith(*p, "/") ? startswith(path, *p) != NULL : streq(path, *p))
+			if (endswith(*p, "/") ? startswith(path, *p) != NULL :
+						streq(path, *p))
 				return true;
 		}
 	}

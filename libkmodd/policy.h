@@ -40,10 +40,12 @@ int policy_set_parse(const char *file, const char *text, size_t size, PolicySet 
 		     char ***ret_warnings);
 
 /* The set of that name under root (/etc first); -ENOENT when there is none. */
-int policy_set_load(const char *root, const char *name, PolicySet **ret, char ***ret_warnings);
+int policy_set_load(const char *root, const char *name, PolicySet **ret,
+		    char ***ret_warnings);
 
 /* Every set under root, sorted by name; /etc overrides /usr/lib by file name. */
-int policy_sets_load(const char *root, PolicySet ***ret, size_t *ret_n, char ***ret_warnings);
+int policy_sets_load(const char *root, PolicySet ***ret, size_t *ret_n,
+		     char ***ret_warnings);
 
 /* Whether a module (name as the kernel spells it, or with '-'; path relative to
  * /lib/modules/KVER, e.g. "kernel/net/netfilter/nft_ct.ko", may be NULL) belongs to the set.

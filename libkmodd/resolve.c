@@ -34,12 +34,12 @@
 /* One modalias pattern of an available package, for the alias index. */
 typedef struct AliasEntry {
 	const char *pattern; /* pool string */
-	size_t prefix_len;   /* length of the literal prefix (up to the first wildcard) */
-	Id p;                /* the solvable */
-	Id ns;               /* the namespace:modalias(P) rel, 0 for a Red Hat provides */
-	Id and_;             /* the "kernel-F & namespace:modalias(P)" rel, or 0 */
-	uint64_t hash;       /* FNV-1a of the literal prefix */
-	uint32_t next;       /* next entry of the same bucket + 1, 0 at the end */
+	size_t prefix_len; /* length of the literal prefix (up to the first wildcard) */
+	Id p; /* the solvable */
+	Id ns; /* the namespace:modalias(P) rel, 0 for a Red Hat provides */
+	Id and_; /* the "kernel-F & namespace:modalias(P)" rel, or 0 */
+	uint64_t hash; /* FNV-1a of the literal prefix */
+	uint32_t next; /* next entry of the same bucket + 1, 0 at the end */
 } AliasEntry;
 
 #define FNV_OFFSET 0xcbf29ce484222325ULL
@@ -58,13 +58,13 @@ struct Resolver {
 	Pool *pool;
 	Repo *system;
 	Id kernel_name; /* kernel-<flavour> */
-	Id kernel_p;    /* the system solvable */
-	Hashmap *tree;  /* module name -> (void*)1: modules (and built-ins) of the tree */
+	Id kernel_p; /* the system solvable */
+	Hashmap *tree; /* module name -> (void*)1: modules (and built-ins) of the tree */
 	struct kmod_ctx *kctx;
 
 	RepoConfig *configs;
 	size_t n_configs;
-	char **missing;  /* repositories never refreshed */
+	char **missing; /* repositories never refreshed */
 	char **warnings; /* "no Module.symvers", database trouble */
 	FileRepo *file_repos;
 	size_t n_file_repos;
@@ -72,12 +72,12 @@ struct Resolver {
 	AliasEntry *aliases;
 	size_t n_aliases;
 	uint32_t *alias_buckets; /* first entry + 1 per bucket of literal-prefix hashes */
-	size_t n_alias_buckets;  /* a power of two */
+	size_t n_alias_buckets; /* a power of two */
 	bool prepared;
 
 	char *requested_by;
 	char *const *current; /* the modaliases the namespace callback answers for */
-	Queue matched;  /* alias entries matching the modalias of the last solve */
+	Queue matched; /* alias entries matching the modalias of the last solve */
 };
 
 void resolve_result_done(ResolveResult *r)
@@ -196,7 +196,8 @@ static int tree_load(Resolver *r, const char *file, bool required)
 		return 0;
 	if (k < 0)
 		return k;
-	for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	for (line = strtok_r(data, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
 		char *colon = strchr(line, ':');
 
 		if (colon)
@@ -227,7 +228,8 @@ static void add_ksym(Resolver *r, Solvable *s, const char *sym, uint32_t crc)
 	if (asprintf(&name, "ksym(%s:%s)", r->flavour, sym) < 0)
 		return;
 	kmp_format_crc(crc, v);
-	s->provides = repo_addid_dep(r->system, s->provides, dep_with_evr(r->pool, name, v), 0);
+	s->provides =
+		repo_addid_dep(r->system, s->provides, dep_with_evr(r->pool, name, v), 0);
 }
 
 /* The kernel's solvable is cached as <root>/var/cache/kmodd/system/<kver>-<key>.solv, the key
@@ -242,10 +244,11 @@ static void hash_file(uint64_t *h, const char *path)
 	char buf[128];
 	int n;
 
-	n = stat(path, &st) < 0
-		    ? snprintf(buf, sizeof(buf), "%s:absent;", path)
-		    : snprintf(buf, sizeof(buf), "%s:%lld:%lld.%ld;", path, (long long)st.st_size,
-			       (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+	n = stat(path, &st) < 0 ?
+		    snprintf(buf, sizeof(buf), "%s:absent;", path) :
+		    snprintf(buf, sizeof(buf), "%s:%lld:%lld.%ld;", path,
+			     (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+			     st.st_mtim.tv_nsec);
 	for (int i = 0; i < n && i < (int)sizeof(buf); i++) {
 		*h ^= (unsigned char)buf[i];
 		*h *= 0x100000001b3ULL;
@@ -401,8 +404,9 @@ static int add_kernel(Resolver *r)
 	if (k < 0) {
 		_cleanup_free_ char *w = NULL;
 
-		if (asprintf(&w, "no readable Module.symvers for kernel %s (%s): KMPs needing "
-				 "kernel symbols cannot be resolved; install the kernel's headers",
+		if (asprintf(&w,
+			     "no readable Module.symvers for kernel %s (%s): KMPs needing "
+			     "kernel symbols cannot be resolved; install the kernel's headers",
 			     r->kver, svpath ?: "not found") >= 0)
 			(void)strv_consume(&r->warnings, TAKE_PTR(w));
 		return 0;
@@ -460,8 +464,10 @@ static int add_installed(Resolver *r)
 		s->name = pool_str2id(r->pool, ref->name, 1);
 		s->evr = pool_str2id(r->pool, strempty(ref->evr), 1);
 		s->arch = pool_str2id(r->pool, ref->arch ?: "noarch", 1);
-		s->provides = repo_addid_dep(r->system, s->provides,
-					     pool_rel2id(r->pool, s->name, s->evr, REL_EQ, 1), 0);
+		s->provides =
+			repo_addid_dep(r->system, s->provides,
+				       pool_rel2id(r->pool, s->name, s->evr, REL_EQ, 1),
+				       0);
 		s->provides = add_deps_text(r, s->provides, ref->provides, 0);
 		s->requires = add_deps_text(r, s->requires, ref->requires, 0);
 	}
@@ -508,8 +514,9 @@ int resolver_new_bare(const char *root, const char *kver, Resolver **ret)
 	if (k < 0) {
 		_cleanup_free_ char *w = NULL;
 
-		if (asprintf(&w, "the installed-package database under %s cannot be read (%s); "
-				 "installed KMPs are not taken into account",
+		if (asprintf(&w,
+			     "the installed-package database under %s cannot be read (%s); "
+			     "installed KMPs are not taken into account",
 			     root, ERRNO_NAME(k)) >= 0)
 			(void)strv_consume(&r->warnings, TAKE_PTR(w));
 	}
@@ -536,7 +543,8 @@ int resolver_new_bare(const char *root, const char *kver, Resolver **ret)
 	return 0;
 }
 
-int resolver_add_repo_file(Resolver *r, const char *id, const char *path, const char *baseurl)
+int resolver_add_repo_file(Resolver *r, const char *id, const char *path,
+			   const char *baseurl)
 {
 	_cleanup_fclose_ FILE *f = NULL;
 	FileRepo *fr;
@@ -567,7 +575,8 @@ int resolver_add_repo_file(Resolver *r, const char *id, const char *path, const 
 	if (!fr->id)
 		return -ENOMEM;
 	repo->appdata = NULL;
-	repo->subpriority = -(int)r->n_file_repos - 1; /* marks a file repository: index = -sub-1 */
+	repo->subpriority =
+		-(int)r->n_file_repos - 1; /* marks a file repository: index = -sub-1 */
 	r->n_file_repos++;
 	return 0;
 }
@@ -584,7 +593,8 @@ static int add_configured_repos(Resolver *r)
 		return k;
 	STRV_FOREACH(w, warnings)
 		(void)strv_extend(&r->warnings, *w);
-	return repo_add_cached_to_pool(r->root, r->pool, r->configs, r->n_configs, &r->missing);
+	return repo_add_cached_to_pool(r->root, r->pool, r->configs, r->n_configs,
+				       &r->missing);
 }
 
 /* Length of the literal part of an fnmatch pattern. */
@@ -606,13 +616,14 @@ static const char *modalias_pattern(Resolver *r, Id dep)
 	rd = GETRELDEP(pool, dep);
 	if (rd->flags == REL_AND && rd->name == r->kernel_name && ISRELDEP(rd->evr))
 		return modalias_pattern(r, rd->evr);
-	if (rd->flags == REL_NAMESPACE && rd->name == NAMESPACE_MODALIAS && !ISRELDEP(rd->evr))
+	if (rd->flags == REL_NAMESPACE && rd->name == NAMESPACE_MODALIAS &&
+	    !ISRELDEP(rd->evr))
 		return pool_id2str(pool, rd->evr);
 	return NULL;
 }
 
-static int alias_push(AliasEntry **a, size_t *allocated, size_t *n, const char *pattern, Id p,
-		      Id ns, Id and_)
+static int alias_push(AliasEntry **a, size_t *allocated, size_t *n, const char *pattern,
+		      Id p, Id ns, Id and_)
 {
 	if (!GREEDY_REALLOC(*a, *allocated, *n + 1))
 		return -ENOMEM;
@@ -623,8 +634,12 @@ static int alias_push(AliasEntry **a, size_t *allocated, size_t *n, const char *
 		h ^= (unsigned char)pattern[i];
 		h *= FNV_PRIME;
 	}
-	(*a)[(*n)++] = (AliasEntry){ .pattern = pattern, .prefix_len = l, .p = p, .ns = ns,
-				     .and_ = and_, .hash = h };
+	(*a)[(*n)++] = (AliasEntry){ .pattern = pattern,
+				     .prefix_len = l,
+				     .p = p,
+				     .ns = ns,
+				     .and_ = and_,
+				     .hash = h };
 	return 0;
 }
 
@@ -651,8 +666,9 @@ static int build_alias_index(Resolver *r)
 				if (!pat)
 					continue;
 				rd = GETRELDEP(pool, *dp);
-				if (rd->flags == REL_AND && alias_push(&a, &allocated, &n, pat, p,
-								       rd->evr, *dp) < 0)
+				if (rd->flags == REL_AND &&
+				    alias_push(&a, &allocated, &n, pat, p, rd->evr, *dp) <
+					    0)
 					goto oom;
 				if (rd->flags != REL_AND &&
 				    alias_push(&a, &allocated, &n, pat, p, *dp, 0) < 0)
@@ -673,7 +689,8 @@ static int build_alias_index(Resolver *r)
 				/* Red Hat: modalias(P); the pattern without ')' interned */
 				len = strlen(pat) - 1;
 				id = pool_strn2id(pool, pat, (unsigned)len, 1);
-				if (alias_push(&a, &allocated, &n, pool_id2str(pool, id), p, 0, 0) < 0)
+				if (alias_push(&a, &allocated, &n, pool_id2str(pool, id),
+					       p, 0, 0) < 0)
 					goto oom;
 			}
 	}
@@ -776,7 +793,8 @@ static void alias_lookup(Resolver *r, const char *m, Queue *q, Queue *entries)
 		     e = r->aliases[e - 1].next) {
 			const AliasEntry *a = &r->aliases[e - 1];
 
-			if (a->hash != h || a->prefix_len != l || memcmp(a->pattern, m, l) != 0 ||
+			if (a->hash != h || a->prefix_len != l ||
+			    memcmp(a->pattern, m, l) != 0 ||
 			    fnmatch(a->pattern, m, 0) != 0)
 				continue;
 			queue_pushunique(q, a->p);
@@ -884,7 +902,8 @@ static int tree_lookup_modalias(Resolver *r, const char *m, char ***modules, boo
 		const char *name = kmod_module_get_name(mod);
 
 		*ret_any = true;
-		if (path && !strv_contains(*modules, name) && strv_extend(modules, name) < 0) {
+		if (path && !strv_contains(*modules, name) &&
+		    strv_extend(modules, name) < 0) {
 			kmod_module_unref(mod);
 			kmod_module_unref_list(list);
 			return -ENOMEM;
@@ -905,7 +924,8 @@ static char *dep_to_string(Resolver *r, Id dep)
 		char *s;
 
 		if (pat && rd->flags == REL_AND) {
-			if (asprintf(&s, "modalias(%s:%s)", pool_id2str(pool, rd->name), pat) < 0)
+			if (asprintf(&s, "modalias(%s:%s)", pool_id2str(pool, rd->name),
+				     pat) < 0)
 				return NULL;
 			return s;
 		}
@@ -1025,26 +1045,31 @@ static int describe_problem(Resolver *r, Solver *solv, Id problem, char ***probl
 	solver_findallproblemrules(solv, problem, &rules);
 	for (int i = 0; i < rules.count; i++) {
 		Id source, target, dep;
-		SolverRuleinfo type = solver_ruleinfo(solv, rules.elements[i], &source, &target,
-						      &dep);
+		SolverRuleinfo type =
+			solver_ruleinfo(solv, rules.elements[i], &source, &target, &dep);
 		const char *what, *who, *has;
 
-		if (type != SOLVER_RULE_PKG_NOTHING_PROVIDES_DEP && type != SOLVER_RULE_PKG_REQUIRES)
+		if (type != SOLVER_RULE_PKG_NOTHING_PROVIDES_DEP &&
+		    type != SOLVER_RULE_PKG_REQUIRES)
 			continue;
 		what = pool_dep2str(pool, dep);
 		who = pool_solvid2str(pool, source);
 		if (startswith(what, "ksym(")) {
 			has = kernel_version_of(r, dep);
-			k = problem_push(problems,
-					 "no repository offers %s needed by %s for kernel %s (%s%s%s)",
-					 what, who, r->kver,
-					 has ? "the kernel exports it with CRC " : "the kernel does not "
-										  "export it",
-					 strempty(has), has ? ": a KMP built for another kernel" : "");
+			k = problem_push(
+				problems,
+				"no repository offers %s needed by %s for kernel %s (%s%s%s)",
+				what, who, r->kver,
+				has ? "the kernel exports it with CRC " :
+				      "the kernel does not "
+				      "export it",
+				strempty(has),
+				has ? ": a KMP built for another kernel" : "");
 		} else
 			k = problem_push(problems, "no %s offers %s needed by %s",
-					 type == SOLVER_RULE_PKG_REQUIRES ? "installable package"
-									  : "repository",
+					 type == SOLVER_RULE_PKG_REQUIRES ?
+						 "installable package" :
+						 "repository",
 					 what, who);
 		n++;
 		if (k < 0)
@@ -1064,13 +1089,15 @@ static void dump_testcase(Solver *solv)
 
 	if (isempty(dir))
 		return;
-	if (!testcase_write(solv, dir, TESTCASE_RESULT_TRANSACTION | TESTCASE_RESULT_PROBLEMS,
-			    NULL, NULL))
+	if (!testcase_write(solv, dir,
+			    TESTCASE_RESULT_TRANSACTION | TESTCASE_RESULT_PROBLEMS, NULL,
+			    NULL))
 		log_debug("Failed to write a solver testcase to %s: %s", dir,
 			  pool_errstr(solv->pool));
 }
 
-static int add_alias_recommends(Resolver *r, Solver *solv, const char *kmod_arg, Queue *job)
+static int add_alias_recommends(Resolver *r, Solver *solv, const char *kmod_arg,
+				Queue *job)
 {
 	_cleanup_strv_free_ char **tree_mods = NULL;
 	_cleanup_free_ char *alias = strndup(kmod_arg, strlen(kmod_arg) - 4);
@@ -1106,7 +1133,8 @@ static int add_alias_recommends(Resolver *r, Solver *solv, const char *kmod_arg,
 	return added;
 }
 
-static int add_recommends(Resolver *r, Solver *solv, Transaction *t, Queue *job, Queue *asked)
+static int add_recommends(Resolver *r, Solver *solv, Transaction *t, Queue *job,
+			  Queue *asked)
 {
 	Pool *pool = r->pool;
 	int added = 0, k;
@@ -1124,7 +1152,8 @@ static int add_recommends(Resolver *r, Solver *solv, Transaction *t, Queue *job,
 			/* a softdep on an alias ("pre: platform:idma64") as kmod(platform:idma64.ko):
 			 * the packages that serve the alias, as modprobe resolves it */
 			if (!ISRELDEP(*dp)) {
-				const char *a = startswith(pool_id2str(pool, *dp), "kmod(");
+				const char *a =
+					startswith(pool_id2str(pool, *dp), "kmod(");
 
 				if (a && strchr(a, ':') && endswith(a, ".ko)")) {
 					k = add_alias_recommends(r, solv, a, job);
@@ -1147,7 +1176,10 @@ static int add_recommends(Resolver *r, Solver *solv, Transaction *t, Queue *job,
 			if (done)
 				continue;
 			queue_push(asked, *dp);
-			queue_push2(job, SOLVER_INSTALL | SOLVER_SOLVABLE_PROVIDES | SOLVER_WEAK, *dp);
+			queue_push2(job,
+				    SOLVER_INSTALL | SOLVER_SOLVABLE_PROVIDES |
+					    SOLVER_WEAK,
+				    *dp);
 			added++;
 		}
 	}
@@ -1206,7 +1238,8 @@ int resolver_solve(Resolver *r, NeedKind kind, char *const *needs, InstallReason
 					goto finish;
 				STRV_FOREACH(m, mods)
 					if (!hashmap_contains(r->tree, *m) &&
-					    !provided_by_installed(r, kmod_dep(r, *m, true)))
+					    !provided_by_installed(r,
+								   kmod_dep(r, *m, true)))
 						all_installed = false;
 				if (all_installed && mods)
 					continue; /* served by what the tree has */
@@ -1220,9 +1253,10 @@ int resolver_solve(Resolver *r, NeedKind kind, char *const *needs, InstallReason
 					}
 			}
 			if (cand.count == 0 && !any_tree) {
-				k = problem_push(&res.problems, "nothing provides modalias %s: no "
-								"module of kernel %s and no package "
-								"of the enabled repositories matches it",
+				k = problem_push(&res.problems,
+						 "nothing provides modalias %s: no "
+						 "module of kernel %s and no package "
+						 "of the enabled repositories matches it",
 						 *need, r->kver);
 				if (k < 0)
 					goto finish;
@@ -1241,15 +1275,17 @@ int resolver_solve(Resolver *r, NeedKind kind, char *const *needs, InstallReason
 			if (endswith(n, ".ko"))
 				n[strlen(n) - 3] = 0;
 			dep = kmod_dep(r, n, true);
-			if (!strv_contains(res.modules, n) && strv_extend(&res.modules, n) < 0) {
+			if (!strv_contains(res.modules, n) &&
+			    strv_extend(&res.modules, n) < 0) {
 				k = -ENOMEM;
 				goto finish;
 			}
 			if (hashmap_contains(r->tree, n) || provided_by_installed(r, dep))
 				break;
 			if (!provided_by_available(r, dep)) {
-				k = problem_push(&res.problems, "no repository offers module %s "
-								"(kmod(%s.ko)) for kernel %s",
+				k = problem_push(&res.problems,
+						 "no repository offers module %s "
+						 "(kmod(%s.ko)) for kernel %s",
 						 n, n, r->kver);
 				if (k < 0)
 					goto finish;
@@ -1269,7 +1305,8 @@ int resolver_solve(Resolver *r, NeedKind kind, char *const *needs, InstallReason
 			if (provided_by_installed(r, dep))
 				break;
 			if (!provided_by_available(r, dep)) {
-				k = problem_push(&res.problems, "no repository offers %s for kernel %s",
+				k = problem_push(&res.problems,
+						 "no repository offers %s for kernel %s",
 						 *need, r->kver);
 				if (k < 0)
 					goto finish;
@@ -1296,8 +1333,9 @@ int resolver_solve(Resolver *r, NeedKind kind, char *const *needs, InstallReason
 			if (inst)
 				break;
 			if (!avail) {
-				k = problem_push(&res.problems, "no repository offers a package named "
-								"%s",
+				k = problem_push(&res.problems,
+						 "no repository offers a package named "
+						 "%s",
 						 *need);
 				if (k < 0)
 					goto finish;
@@ -1388,8 +1426,8 @@ int resolver_solve(Resolver *r, NeedKind kind, char *const *needs, InstallReason
 			for (int e = 0; e < explicit_p.count; e++)
 				if (explicit_p.elements[e] == p)
 					expl = true;
-			k = make_ref(r, p, expl ? reason : INSTALL_REASON_DEPENDENCY, device,
-				     joined, &res.install[res.n_install]);
+			k = make_ref(r, p, expl ? reason : INSTALL_REASON_DEPENDENCY,
+				     device, joined, &res.install[res.n_install]);
 			if (k < 0)
 				goto finish;
 			res.n_install++;

@@ -16,13 +16,14 @@ TEST(policy_set_parse_basic)
 	_cleanup_strv_free_ char **w = NULL;
 	_cleanup_policy_set_free_ PolicySet *s = NULL;
 
-	ASSERT_OK(parse("# comment\n"
-			"[Set]\n"
-			"Description = Packet filtering \n"
-			"Modules=nf_tables nft_*\tnf-conntrack*\n"
-			"Modules=xt_*\n"
-			"Paths=kernel/net/netfilter/ kernel/net/ipv4/netfilter/ip_tables.ko\n",
-			&s, &w));
+	ASSERT_OK(parse(
+		"# comment\n"
+		"[Set]\n"
+		"Description = Packet filtering \n"
+		"Modules=nf_tables nft_*\tnf-conntrack*\n"
+		"Modules=xt_*\n"
+		"Paths=kernel/net/netfilter/ kernel/net/ipv4/netfilter/ip_tables.ko\n",
+		&s, &w));
 	ASSERT_EQ(strv_length(w), 0);
 	ASSERT_STREQ(s->name, "netfilter");
 	ASSERT_STREQ(s->description, "Packet filtering");
@@ -36,7 +37,8 @@ TEST(policy_set_parse_basic)
 	ASSERT_TRUE(policy_set_matches(s, NULL, "kernel/net/netfilter/ipvs/ip_vs.ko"));
 	ASSERT_TRUE(policy_set_matches(s, NULL, "updates/net/netfilter/xt_foo.ko"));
 	ASSERT_TRUE(policy_set_matches(s, NULL, "kernel/net/ipv4/netfilter/ip_tables.ko"));
-	ASSERT_TRUE(!policy_set_matches(s, NULL, "kernel/net/ipv4/netfilter/iptable_nat.ko"));
+	ASSERT_TRUE(
+		!policy_set_matches(s, NULL, "kernel/net/ipv4/netfilter/iptable_nat.ko"));
 	ASSERT_TRUE(!policy_set_matches(s, NULL, "kernel/net/netfilterx/a.ko"));
 }
 
