@@ -18,7 +18,6 @@ REMOVE_STEPS=(locked journal unloaded placing rename-first renamed indexing inde
 AFTER_COMMIT="committed finished journal-removed loaded"
 
 W=$(mktmp)
-_tmpdirs+=("$W") # mktmp ran in a subshell
 # templates: A = base, B1 = e1000 installed and loaded, B3 = e1000, mii, 8139too (loaded)
 mkdir -p "$W/A" "$W/B1" "$W/B3"
 txn_root "$W/A"

@@ -11,7 +11,6 @@ MOUNTS=()
 trap 'for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null; done; _repo_stop_all; _cleanup' EXIT
 
 T=$(mktmp)
-_tmpdirs+=("$T") # mktmp ran in a subshell
 T=$T/root
 mkdir -p "$T"
 txn_root "$T"
@@ -154,7 +153,6 @@ rc=$?
 
 # ---- hostile packages: refused, nothing written ----
 H=$(mktmp)
-_tmpdirs+=("$H")
 SRCKO=$FIXTURES/full-54/lib/modules/$KVER/kernel/drivers/net/ethernet/intel/e1000/e1000.ko
 ls -la "$T/etc/passwd" >"$H/passwd.before" 2>&1
 for kind in dotdot absolute symlink setuid setgid device notmodule outside; do
@@ -251,7 +249,6 @@ rm -rf "$T/etc"
 # ---- signatures, when required: signed by a trusted key, or refused ----
 if command -v gpg >/dev/null && command -v rpmsign >/dev/null; then
 	G=$(mktmp)
-	_tmpdirs+=("$G")
 	mkdir -m 700 "$G/home" "$G/other"
 	gpg --homedir "$G/home" --batch --passphrase '' --quick-gen-key 'kmodd test <test@kmodd.invalid>' \
 		ed25519 sign never >/dev/null 2>&1
@@ -291,7 +288,6 @@ else
 	fail checksum-mismatch "rc=$rc $out"
 fi
 C=$(mktmp)
-_tmpdirs+=("$C")
 cp "$(pkg e1000)" "$C/e1000-kmp-amd64-6.1.190-1.x86_64.rpm"
 size=$(stat -c %s "$C/e1000-kmp-amd64-6.1.190-1.x86_64.rpm")
 printf 'XXXXXXXX' | dd of="$C/e1000-kmp-amd64-6.1.190-1.x86_64.rpm" bs=1 seek=$((size - 5000)) conv=notrunc 2>/dev/null
@@ -331,7 +327,6 @@ if mount -t tmpfs -o size=64k tmpfs "$C" 2>/dev/null && umount "$C"; then
 	rmdir "$U"
 	for size in 160k 200k 240k 280k 320k 360k 600k; do
 		V=$(mktmp)
-		_tmpdirs+=("$V")
 		V=$V/root
 		mkdir -p "$V"
 		txn_root "$V"
