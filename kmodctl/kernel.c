@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include "fileio.h"
 #include "kmodctl.h"
 #include "log.h"
+#include "package.h"
 #include "resolve.h"
 #include "strv.h"
 #include "transaction.h"
@@ -36,6 +38,35 @@ static void help(void)
 	       "indexes of KVER are updated incrementally.\n"
 	       "remove: remove KVER's weak-updates links and, in the other kernels, the links\n"
 	       "into KVER's tree (then their groups are checked again).\n");
+}
+
+/* The writer lock the transactions take (<root>/var/lib/kmodd/lock): links and indexes
+ * change under it. Returns the fd, or EXIT_LOCKED's negative when another writer has it. */
+static int take_writer_lock(void)
+{
+	_cleanup_free_ char *dir = kmodd_path_state(arg_root), *path = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	int r;
+
+	path = dir ? path_join(dir, "lock") : NULL;
+	if (!path)
+		return log_oom();
+	r = mkdir_p(dir, 0755);
+	if (r < 0)
+		return log_error_errno(r, "%s: cannot create: %m", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0)
+		return log_error_errno(errno, "%s: cannot open the lock: %m", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK) {
+			log_error("Another kmodctl or kmodd is changing %s (%s is held); wait for it "
+				  "to finish and retry.",
+				  arg_root, path);
+			return -EWOULDBLOCK;
+		}
+		return log_error_errno(errno, "%s: cannot lock: %m", path);
+	}
+	return TAKE_FD(fd);
 }
 
 static char *relative_target(const char *link_rel, const char *target_rel)
@@ -195,8 +226,9 @@ static int try_replacements(const char *kver, char **packages, unsigned *ret_ins
 }
 
 /* Brings KVER's weak-updates/ in line with what it would load. */
-static int kernel_sync(const char *kver, const char *exclude_kver, bool install)
+static int kernel_sync(const char *kver, const char *exclude_kver, bool install, int lock_fd)
 {
+	_cleanup_close_ int own_lock = -EBADF;
 	_cleanup_(audit_kernel_done) AuditKernel a = {};
 	_cleanup_strv_free_ char **added = NULL, **removed = NULL, **replace = NULL,
 				 **unresolved = NULL;
@@ -208,6 +240,11 @@ static int kernel_sync(const char *kver, const char *exclude_kver, bool install)
 
 	if (!moddir)
 		return log_oom();
+	if (lock_fd < 0) {
+		lock_fd = own_lock = take_writer_lock();
+		if (lock_fd < 0)
+			return lock_fd;
+	}
 	r = ensure_depmod_conf(&conf_changed);
 	if (r < 0)
 		return r;
@@ -319,6 +356,7 @@ static int kernel_sync(const char *kver, const char *exclude_kver, bool install)
 	r = update_indexes(kver, added, removed, conf_changed);
 	if (r < 0)
 		return r;
+	own_lock = safe_close(own_lock); /* the transaction takes it itself */
 
 	if (replace && install) {
 		r = try_replacements(kver, replace, &installed, &unresolved);
@@ -399,6 +437,7 @@ static int find_links(const char *moddir, const char *rel, const char *into, cha
 
 static int kernel_remove(const char *kver)
 {
+	_cleanup_close_ int lock = -EBADF;
 	_cleanup_strv_free_ char **kvers = NULL, **own = NULL;
 	_cleanup_free_ char *moddir = path_join(arg_root, "lib/modules", kver), *flavour = NULL;
 	int r;
@@ -408,6 +447,9 @@ static int kernel_remove(const char *kver)
 	flavour = kernel_flavour(kver);
 	if (!flavour)
 		return log_oom();
+	lock = take_writer_lock();
+	if (lock < 0)
+		return lock;
 
 	r = find_links(moddir, "weak-updates", NULL, &own);
 	if (r < 0)
@@ -465,7 +507,7 @@ static int kernel_remove(const char *kver)
 		r = update_indexes(*k, NULL, links, false);
 		if (r < 0)
 			return r;
-		r = kernel_sync(*k, kver, false);
+		r = kernel_sync(*k, kver, false, lock);
 		if (r < 0)
 			return r;
 	}
@@ -514,8 +556,10 @@ int verb_kernel(int argc, char *argv[])
 	if (streq(action, "add")) {
 		if (access(moddir, F_OK) < 0)
 			return log_error_errno(errno, "%s: %m; install kernel %s first.", moddir, kver);
-		r = kernel_sync(kver, NULL, !arg_no_install);
+		r = kernel_sync(kver, NULL, !arg_no_install, -EBADF);
 	} else
 		r = kernel_remove(kver);
+	if (r == -EWOULDBLOCK)
+		return EXIT_LOCKED;
 	return r < 0 ? EXIT_FAILURE : 0;
 }

@@ -6,7 +6,7 @@
 # broken); the indexes equal kmod's `depmod -b ROOT -C ROOT/etc/depmod.d`; a second add
 # changes nothing; a dangling link is reported by audit and cleaned by add; kernel remove
 # cleans up (its own links, and the other kernels' links into it); incompatible KMPs are
-# replaced by the -54 build from a repository.
+# replaced by the -54 build from a repository; while another writer holds the lock: exit 5.
 source "$(dirname "$0")/lib.sh"
 
 TXN_TOOL=${TXN_TOOL:-$BUILD/tests/integration/txn-tool}
@@ -140,5 +140,14 @@ left = [m["name"] for m in d["modules"] if m["source"] == "candidate" and m["ver
 assert not left, "still incompatible and not replaced: %s" % left[:5]
 ' "$T/final.json" && pass every-kmp-served || fail every-kmp-served "see $T/final.json"
 check indexes-after-replace indexes_equal_depmod "$KVER54"
+
+# another writer holds the lock: exit 5, nothing changed
+mkdir -p "$R/var/lib/kmodd"
+(flock 9 && sleep 3) 9>"$R/var/lib/kmodd/lock" &
+sleep 0.5
+out=$("$KMODCTL" --root "$R" kernel remove "$KVER54" 2>&1)
+rc=$?
+wait
+if [ "$rc" = 5 ] && echo "$out" | grep -q 'lock'; then pass locked; else fail locked "exit $rc: $out"; fi
 
 finish
