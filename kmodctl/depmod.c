@@ -34,7 +34,8 @@ static double now_ms(void)
 static int log_report_error(const DepmodReport *rep, int r)
 {
 	if (rep->error_message)
-		return log_error_errno(r, "%s: %s", strna(rep->error_path), rep->error_message);
+		return log_error_errno(r, "%s: %s", strna(rep->error_path),
+				       rep->error_message);
 	if (rep->error_path)
 		return log_error_errno(r, "%s: %m", rep->error_path);
 	return log_error_errno(r, "Failed to update the module indexes: %m");
@@ -104,8 +105,9 @@ int verb_depmod(int argc, char *argv[])
 			} else if (!kver && !arg_kernel)
 				kver = optarg;
 			else {
-				log_error("Unexpected argument '%s'; see 'kmodctl depmod --help'.",
-					  optarg);
+				log_error(
+					"Unexpected argument '%s'; see 'kmodctl depmod --help'.",
+					optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -114,8 +116,9 @@ int verb_depmod(int argc, char *argv[])
 		}
 	}
 	if (full + verify + recover + !!(add || remove) != 1) {
-		log_error("Give exactly one of --add/--remove, --full, --verify or --recover; see "
-			  "'kmodctl depmod --help'.");
+		log_error(
+			"Give exactly one of --add/--remove, --full, --verify or --recover; see "
+			"'kmodctl depmod --help'.");
 		return EXIT_USAGE;
 	}
 	if (!kver)
@@ -123,11 +126,13 @@ int verb_depmod(int argc, char *argv[])
 	if (!kver) {
 		r = kernel_release_default(arg_root, &kver_default);
 		if (r == -ENOTUNIQ)
-			return log_error_errno(r, "Several kernels under %s/lib/modules; name one.",
-					       arg_root);
+			return log_error_errno(
+				r, "Several kernels under %s/lib/modules; name one.",
+				arg_root);
 		if (r < 0)
-			return log_error_errno(r, "No kernel module tree under %s/lib/modules: %m.",
-					       streq(arg_root, "/") ? "" : arg_root);
+			return log_error_errno(
+				r, "No kernel module tree under %s/lib/modules: %m.",
+				streq(arg_root, "/") ? "" : arg_root);
 		kver = kver_default;
 	}
 
@@ -152,7 +157,7 @@ int verb_depmod(int argc, char *argv[])
 		}
 		printf("Indexes of %s differ from a full build of the tree:\n", kver);
 		STRV_FOREACH(l, rep.differences)
-			printf("  %s\n", *l);
+		printf("  %s\n", *l);
 		printf("Run 'kmodctl depmod --full' to rewrite them.\n");
 		return 1;
 	}

@@ -64,7 +64,7 @@ static const char *const file_names[F_MAX] = {
 /* Text indexes whose identity the cache records. */
 /* Files whose identity the cache records: when they all match, they are the files this
  * generation wrote, and nothing needs to read or check them beyond the text it parses. */
-static const int fingerprinted[] = { F_DEP,	F_DEP_BIN,  F_ALIAS,   F_ALIAS_BIN,
+static const int fingerprinted[] = { F_DEP,	F_DEP_BIN, F_ALIAS,	  F_ALIAS_BIN,
 				     F_SOFTDEP, F_SYMBOLS, F_SYMBOLS_BIN, F_DEVNAME };
 
 static inline void closedirp(DIR **d)
@@ -129,8 +129,8 @@ typedef struct Config {
 } Config;
 
 typedef struct Cand {
-	char *path;  /* the winner, as depmod picks it */
-	char **all;  /* every file providing the name */
+	char *path; /* the winner, as depmod picks it */
+	char **all; /* every file providing the name */
 } Cand;
 
 typedef struct DirStamp {
@@ -143,7 +143,7 @@ typedef struct Depmod {
 	Config cfg;
 	struct kmod_ctx *ctx;
 	uint32_t *sym_slots; /* open addressing: id + 1, 0 for empty */
-	size_t n_slots;        /* a power of two, at least twice n_syms */
+	size_t n_slots; /* a power of two, at least twice n_syms */
 	char **syms;
 	size_t n_syms, alloc_syms;
 	Hashmap *mods; /* name -> Mod (owned) */
@@ -159,8 +159,8 @@ typedef struct Depmod {
 	size_t n_keep, alloc_keep;
 	unsigned long generation;
 	size_t prev_size[F_MAX]; /* sizes of the previous generation, to size the buffers */
-	size_t n_sorted;         /* symbols [0, n_sorted) are in depmod's hash order */
-	uint32_t *hash_order;    /* every symbol id in that order, from sym_hash_order() */
+	size_t n_sorted; /* symbols [0, n_sorted) are in depmod's hash order */
+	uint32_t *hash_order; /* every symbol id in that order, from sym_hash_order() */
 	DepmodReport *rep;
 } Depmod;
 
@@ -586,12 +586,14 @@ static int config_load(Config *c, const char *root, const char *kver)
 			size_t l = strlen(de->d_name);
 			char *p;
 
-			if (de->d_name[0] == '.' || l < 6 || !endswith(de->d_name, ".conf"))
+			if (de->d_name[0] == '.' || l < 6 ||
+			    !endswith(de->d_name, ".conf"))
 				continue;
 			if (strv_contains(names, de->d_name))
 				continue; /* the first directory wins */
 			p = path_join(dir, de->d_name);
-			if (!p || strv_extend(&names, de->d_name) < 0 || strv_consume(&paths, p) < 0) {
+			if (!p || strv_extend(&names, de->d_name) < 0 ||
+			    strv_consume(&paths, p) < 0) {
 				closedir(dp);
 				return -ENOMEM;
 			}
@@ -609,7 +611,8 @@ static int config_load(Config *c, const char *root, const char *kver)
 				paths[i] = paths[j];
 				paths[j] = t;
 			}
-	STRV_FOREACH(p, paths) {
+	STRV_FOREACH(p, paths)
+	{
 		r = config_parse_file(c, *p, kver);
 		if (r < 0)
 			log_debug("depmod: %s: %s, ignoring", *p, ERRNO_NAME(-r));
@@ -629,8 +632,8 @@ static int config_priority(const Config *c, const char *rel)
 	int bprio = -1, prio = -1;
 
 	STRV_FOREACH(o, c->overrides)
-		if (strlen(*o) == len && strncmp(*o, rel, len) == 0)
-			return INT_MAX;
+	if (strlen(*o) == len && strncmp(*o, rel, len) == 0)
+		return INT_MAX;
 	for (size_t i = 0; i < c->n_searches; i++) {
 		const Search *s = &c->searches[i];
 		size_t sl;
@@ -653,12 +656,14 @@ static int config_priority(const Config *c, const char *rel)
 static bool config_old_wins(const Config *c, const char *oldrel, const char *newrel)
 {
 	const char *ob = strrchr(oldrel, '/'), *nb = strrchr(newrel, '/');
-	size_t obl = ob ? (size_t)(ob - oldrel) + 1 : 0, nbl = nb ? (size_t)(nb - newrel) + 1 : 0;
+	size_t obl = ob ? (size_t)(ob - oldrel) + 1 : 0,
+	       nbl = nb ? (size_t)(nb - newrel) + 1 : 0;
 	size_t oldlen = obl + strcspn(oldrel + obl, ".");
 	size_t newlen = nbl + strcspn(newrel + nbl, ".");
 	int bprio = -1, oldprio = -1, newprio = -1;
 
-	STRV_FOREACH(o, c->overrides) {
+	STRV_FOREACH(o, c->overrides)
+	{
 		size_t l = strlen(*o);
 		if (newlen == l && memcmp(*o, newrel, l) == 0)
 			return false;
@@ -678,7 +683,8 @@ static bool config_old_wins(const Config *c, const char *oldrel, const char *new
 		sl = strlen(s->path);
 		if (newlen > sl && newrel[sl] == '/' && memcmp(s->path, newrel, sl) == 0)
 			newprio = (int)i;
-		else if (oldlen > sl && oldrel[sl] == '/' && memcmp(s->path, oldrel, sl) == 0)
+		else if (oldlen > sl && oldrel[sl] == '/' &&
+			 memcmp(s->path, oldrel, sl) == 0)
 			oldprio = (int)i;
 	}
 	if (newprio < 0)
@@ -692,7 +698,8 @@ static bool config_old_wins(const Config *c, const char *oldrel, const char *new
 
 static bool excluded(const Config *c, const char *name)
 {
-	if (streq(name, ".") || streq(name, "..") || streq(name, "build") || streq(name, "source"))
+	if (streq(name, ".") || streq(name, "..") || streq(name, "build") ||
+	    streq(name, "source"))
 		return true;
 	return strv_contains(c->excludes, name);
 }
@@ -869,7 +876,8 @@ static int tree_from_cache(Depmod *d, char **indexed_paths)
 		DirStamp *ds = &d->cached_dirs[i];
 		struct stat st;
 
-		if (fstatat(dfd, ds->path[0] ? ds->path : ".", &st, 0) < 0 || !S_ISDIR(st.st_mode)) {
+		if (fstatat(dfd, ds->path[0] ? ds->path : ".", &st, 0) < 0 ||
+		    !S_ISDIR(st.st_mode)) {
 			ds->mtime.tv_nsec = -1; /* gone */
 			continue;
 		}
@@ -886,7 +894,8 @@ static int tree_from_cache(Depmod *d, char **indexed_paths)
 					O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			if (fd < 0)
 				continue;
-			log_debug("depmod: %s/%s changed, listing it again", d->dir, ds->path);
+			log_debug("depmod: %s/%s changed, listing it again", d->dir,
+				  ds->path);
 			r = tree_walk_dir(d, fd, ds->path, known);
 			if (r < 0)
 				return r;
@@ -896,7 +905,8 @@ static int tree_from_cache(Depmod *d, char **indexed_paths)
 	for (int pass = 0; pass < 2; pass++) {
 		char **list = pass == 0 ? indexed_paths : d->cached_shadowed;
 
-		STRV_FOREACH(f, list) {
+		STRV_FOREACH(f, list)
+		{
 			_cleanup_free_ char *dir = dir_of(*f);
 			DirStamp *ds;
 
@@ -912,12 +922,14 @@ static int tree_from_cache(Depmod *d, char **indexed_paths)
 	}
 
 	/* winners by priority */
-	HASHMAP_FOREACH_KEY(c, name, d->tree) {
+	HASHMAP_FOREACH_KEY(c, name, d->tree)
+	{
 		const char *best = NULL;
 		int best_prio = INT_MIN;
 		bool tie = false;
 
-		STRV_FOREACH(f, c->all) {
+		STRV_FOREACH(f, c->all)
+		{
 			int p = config_priority(&d->cfg, *f);
 
 			if (!best || p > best_prio) {
@@ -928,7 +940,8 @@ static int tree_from_cache(Depmod *d, char **indexed_paths)
 				tie = true;
 		}
 		if (tie) {
-			log_debug("depmod: several files provide '%s' at the same priority", name);
+			log_debug("depmod: several files provide '%s' at the same priority",
+				  name);
 			return 0;
 		}
 		if (!streq(c->path, best)) {
@@ -944,8 +957,8 @@ static int tree_from_cache(Depmod *d, char **indexed_paths)
 
 /* ---- reading modules through libkmod ---- */
 
-static void kmod_log_debug(void *data, int priority, const char *file, int line, const char *fn,
-			   const char *format, va_list args)
+static void kmod_log_debug(void *data, int priority, const char *file, int line,
+			   const char *fn, const char *format, va_list args)
 {
 	_cleanup_free_ char *s = NULL;
 
@@ -958,7 +971,8 @@ static int mod_read(Depmod *d, Mod *m, bool strict)
 	_cleanup_(kmod_module_unrefp) struct kmod_module *km = NULL;
 	_cleanup_(kmod_module_info_free_listp) struct kmod_list *info = NULL;
 	_cleanup_(kmod_module_symbols_free_listp) struct kmod_list *syms = NULL;
-	_cleanup_(kmod_module_dependency_symbols_free_listp) struct kmod_list *deps = NULL;
+	_cleanup_(kmod_module_dependency_symbols_free_listp) struct kmod_list *deps =
+		NULL;
 	_cleanup_free_ char *abs = path_join(d->dir, m->path);
 	struct kmod_list *l;
 	size_t alloc = 0;
@@ -968,12 +982,14 @@ static int mod_read(Depmod *d, Mod *m, bool strict)
 		return -ENOMEM;
 	r = kmod_module_new_from_path(d->ctx, abs, &km);
 	if (r < 0)
-		return report_error(d->rep, r, abs, "cannot open the module: %s", ERRNO_NAME(-r));
+		return report_error(d->rep, r, abs, "cannot open the module: %s",
+				    ERRNO_NAME(-r));
 
 	r = kmod_module_get_info(km, &info);
 	if (r < 0 && strict)
-		return report_error(d->rep, -ENOEXEC, abs,
-				    "not a kernel module (no ELF .modinfo section readable)");
+		return report_error(
+			d->rep, -ENOEXEC, abs,
+			"not a kernel module (no ELF .modinfo section readable)");
 	kmod_list_foreach(l, info) {
 		const char *key = kmod_module_info_get_key(l);
 		const char *value = kmod_module_info_get_value(l);
@@ -997,7 +1013,8 @@ static int mod_read(Depmod *d, Mod *m, bool strict)
 			uint32_t id;
 
 			r = sym_intern(d, kmod_module_symbol_get_symbol(l), &id);
-			if (r < 0 || (r = ids_append(&m->exports, &m->n_exports, &alloc, id)) < 0)
+			if (r < 0 ||
+			    (r = ids_append(&m->exports, &m->n_exports, &alloc, id)) < 0)
 				return r;
 		}
 
@@ -1006,8 +1023,10 @@ static int mod_read(Depmod *d, Mod *m, bool strict)
 		kmod_list_foreach(l, deps) {
 			uint32_t id;
 
-			r = sym_intern(d, kmod_module_dependency_symbol_get_symbol(l), &id);
-			if (r < 0 || (r = ids_append(&m->needs, &m->n_needs, &alloc, id)) < 0)
+			r = sym_intern(d, kmod_module_dependency_symbol_get_symbol(l),
+				       &id);
+			if (r < 0 ||
+			    (r = ids_append(&m->needs, &m->n_needs, &alloc, id)) < 0)
 				return r;
 		}
 	if (d->rep)
@@ -1077,7 +1096,8 @@ static int model_from_tree(Depmod *d)
 	Cand *c;
 	int r;
 
-	HASHMAP_FOREACH_KEY(c, name, d->tree) {
+	HASHMAP_FOREACH_KEY(c, name, d->tree)
+	{
 		Mod *m;
 
 		r = mod_new(name, c->path, &m);
@@ -1136,7 +1156,8 @@ static int order_modules(Depmod *d)
 	if (!d->array || !by_uncrel)
 		return -ENOMEM;
 
-	HASHMAP_FOREACH_KEY(m, name, d->mods) {
+	HASHMAP_FOREACH_KEY(m, name, d->mods)
+	{
 		const char *base = strrchr(m->path, '/');
 		size_t bl = base ? (size_t)(base - m->path) + 1 : 0;
 		size_t ul = bl + strlen(m->name) + 3;
@@ -1176,7 +1197,7 @@ static int order_modules(Depmod *d)
 	}
 	if (!sorted)
 		HASHMAP_FOREACH_KEY(m, name, d->mods)
-			m->sort_idx = 1;
+	m->sort_idx = 1;
 	qsort(d->array, n, sizeof(Mod *), sort_cmp);
 	for (size_t i = 0; i < n; i++)
 		d->array[i]->idx = (unsigned)i;
@@ -1259,7 +1280,8 @@ static int compute_deps(Depmod *d)
 	}
 	for (size_t i = 0; i < n; i++)
 		if (d->array[i]->n_deps > 1)
-			qsort(d->array[i]->deps, d->array[i]->n_deps, sizeof(Mod *), dep_cmp);
+			qsort(d->array[i]->deps, d->array[i]->n_deps, sizeof(Mod *),
+			      dep_cmp);
 	return 0;
 }
 
@@ -1354,14 +1376,16 @@ static int write_aliases(Depmod *d, Output *o)
 		return -ENOMEM;
 	r = kbuf_puts(t, "# Aliases extracted from modules themselves.\n");
 	if (r >= 0)
-		r = kbuf_puts(s, "# Soft dependencies extracted from modules themselves.\n");
+		r = kbuf_puts(s,
+			      "# Soft dependencies extracted from modules themselves.\n");
 	for (size_t i = 0; i < d->n_array && r >= 0; i++) {
 		Mod *m = d->array[i];
 		const char *devname = NULL;
 		char type = 0;
 		unsigned major = 0, minor = 0;
 
-		STRLIST_FOREACH(a, m->aliases) {
+		STRLIST_FOREACH(a, m->aliases)
+		{
 			size_t l = strlen(*a) + 1;
 
 			r = kbuf_cat(t, "alias ", *a, " ", m->name, "\n", NULL);
@@ -1380,12 +1404,14 @@ static int write_aliases(Depmod *d, Output *o)
 					return r;
 			}
 		}
-		STRLIST_FOREACH(a, m->softdeps) {
+		STRLIST_FOREACH(a, m->softdeps)
+		{
 			r = kbuf_cat(s, "softdep ", m->name, " ", *a, "\n", NULL);
 			if (r < 0)
 				return r;
 		}
-		STRLIST_FOREACH(a, m->aliases) {
+		STRLIST_FOREACH(a, m->aliases)
+		{
 			unsigned maj, min;
 			const char *v;
 
@@ -1407,12 +1433,15 @@ static int write_aliases(Depmod *d, Output *o)
 		}
 		if (devname && type) {
 			if (devname_empty) {
-				r = kbuf_puts(dv, "# Device nodes to trigger on-demand module loading.\n");
+				r = kbuf_puts(
+					dv,
+					"# Device nodes to trigger on-demand module loading.\n");
 				if (r < 0)
 					return r;
 				devname_empty = false;
 			}
-			r = kbuf_printf(dv, "%s %s %c%u:%u\n", m->name, devname, type, major, minor);
+			r = kbuf_printf(dv, "%s %s %c%u:%u\n", m->name, devname, type,
+					major, minor);
 		}
 	}
 	if (r < 0)
@@ -1456,7 +1485,8 @@ static int sym_hash_order(Depmod *d)
 		return -ENOMEM;
 	}
 	for (size_t x = 0; x < n_new; x++)
-		nw[x] = (SymKey){ sym_bucket(d->syms[old + x]), (uint32_t)(old + x), d->syms[old + x] };
+		nw[x] = (SymKey){ sym_bucket(d->syms[old + x]), (uint32_t)(old + x),
+				  d->syms[old + x] };
 	qsort(nw, n_new, sizeof(SymKey), symkey_cmp);
 	if (old > 0)
 		cur = (SymKey){ sym_bucket(d->syms[0]), 0, d->syms[0] };
@@ -1464,7 +1494,8 @@ static int sym_hash_order(Depmod *d)
 		if (j >= n_new || (i < old && symkey_cmp(&cur, &nw[j]) < 0)) {
 			out[k++] = (uint32_t)i++;
 			if (i < old)
-				cur = (SymKey){ sym_bucket(d->syms[i]), (uint32_t)i, d->syms[i] };
+				cur = (SymKey){ sym_bucket(d->syms[i]), (uint32_t)i,
+						d->syms[i] };
 		} else
 			out[k++] = nw[j++].id;
 	}
@@ -1539,7 +1570,8 @@ static int write_builtin(Depmod *d, Output *o)
 		if (!idx)
 			return -ENOMEM;
 		for (char *line = data, *next; line < data + size; line = next) {
-			char *base, *nl = memchr(line, '\n', (size_t)(data + size - line));
+			char *base,
+				*nl = memchr(line, '\n', (size_t)(data + size - line));
 			size_t l;
 
 			next = nl ? nl + 1 : data + size;
@@ -1551,7 +1583,8 @@ static int write_builtin(Depmod *d, Output *o)
 			base = base ? base + 1 : line;
 			l = strcspn(base, ".");
 			if (nl && !strchr(base, '.'))
-				base[l++] = '\n'; /* depmod keeps the newline when there is no '.' */
+				base[l++] =
+					'\n'; /* depmod keeps the newline when there is no '.' */
 			base[l] = 0;
 			for (char *c = base; *c; c++)
 				if (*c == '-')
@@ -1581,14 +1614,16 @@ static int write_builtin(Depmod *d, Output *o)
 			char end;
 
 			mod = data + pos;
-			for (ml = 0; pos < size && data[pos] != '.' && data[pos] != 0; pos++, ml++)
+			for (ml = 0; pos < size && data[pos] != '.' && data[pos] != 0;
+			     pos++, ml++)
 				;
 			end = pos < size ? data[pos] : 0;
 			pos++;
 			if (end != '.' || ml == 0)
 				continue;
 			key = data + pos;
-			for (kl = 0; pos < size && data[pos] != '=' && data[pos] != 0; pos++, kl++)
+			for (kl = 0; pos < size && data[pos] != '=' && data[pos] != 0;
+			     pos++, kl++)
 				;
 			end = pos < size ? data[pos] : 0;
 			pos++;
@@ -1608,7 +1643,8 @@ static int write_builtin(Depmod *d, Output *o)
 			if (end != 0 || vl == 0)
 				continue;
 			{
-				_cleanup_free_ char *m = strndup(mod, ml), *v = strndup(val, vl);
+				_cleanup_free_ char *m = strndup(mod, ml),
+						    *v = strndup(val, vl);
 				_cleanup_free_ char *norm = malloc(vl + 1);
 
 				if (!m || !v || !norm)
@@ -1667,7 +1703,8 @@ static int compute(Depmod *d, Output *o, bool builtin)
 	phase("order");
 	/* room for about the previous sizes: growing megabytes by doubling copies them */
 	for (int f = 0; f < F_MAX; f++)
-		if (d->prev_size[f] > 0 && kbuf_reserve(&o->buf[f], d->prev_size[f] + 65536) < 0)
+		if (d->prev_size[f] > 0 &&
+		    kbuf_reserve(&o->buf[f], d->prev_size[f] + 65536) < 0)
 			return -ENOMEM;
 	r = compute_deps(d);
 	if (r < 0)
@@ -1757,9 +1794,10 @@ static int cache_build(Depmod *d, const struct stat fp[F_MAX], KBuf *out)
 	r = kbuf_printf(out, "%s\ngeneration %lu\n", CACHE_MAGIC, d->generation);
 	for (size_t i = 0; i < ELEMENTSOF(fingerprinted) && r >= 0; i++) {
 		const struct stat *st = &fp[fingerprinted[i]];
-		r = kbuf_printf(out, "file %s %ju %jd %jd.%09ld\n", file_names[fingerprinted[i]],
-				(uintmax_t)st->st_ino, (intmax_t)st->st_size,
-				(intmax_t)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+		r = kbuf_printf(out, "file %s %ju %jd %jd.%09ld\n",
+				file_names[fingerprinted[i]], (uintmax_t)st->st_ino,
+				(intmax_t)st->st_size, (intmax_t)st->st_mtim.tv_sec,
+				st->st_mtim.tv_nsec);
 	}
 	if (r >= 0)
 		r = kbuf_printf(out, "symbols %u\n", n_used);
@@ -1799,14 +1837,14 @@ static int cache_build(Depmod *d, const struct stat fp[F_MAX], KBuf *out)
 
 		if (d->tree)
 			HASHMAP_FOREACH_KEY(c, name, d->tree)
-				STRV_FOREACH(f, c->all)
-					if (!streq(*f, c->path) && strv_extend(&shadowed, *f) < 0)
-						return -ENOMEM;
+		STRV_FOREACH(f, c->all)
+		if (!streq(*f, c->path) && strv_extend(&shadowed, *f) < 0)
+			return -ENOMEM;
 		if (r >= 0)
 			r = kbuf_printf(out, "shadowed %zu\n", strv_length(shadowed));
 		STRV_FOREACH(f, shadowed)
-			if (r >= 0)
-				r = kbuf_cat(out, *f, "\n", NULL);
+		if (r >= 0)
+			r = kbuf_cat(out, *f, "\n", NULL);
 	}
 	if (r >= 0)
 		r = kbuf_puts(out, "end\n");
@@ -1883,7 +1921,8 @@ static int cache_load(Depmod *d, Hashmap **ret)
 	if (!(l = next_line(&p, end)) || sscanf(l, "generation %lu", &d->generation) != 1)
 		return 0;
 	for (size_t i = 0; i < ELEMENTSOF(fingerprinted); i++) {
-		_cleanup_free_ char *fpath = path_join(d->dir, file_names[fingerprinted[i]]);
+		_cleanup_free_ char *fpath =
+			path_join(d->dir, file_names[fingerprinted[i]]);
 		char name[64];
 		uintmax_t ino;
 		intmax_t sz, sec;
@@ -1891,7 +1930,8 @@ static int cache_load(Depmod *d, Hashmap **ret)
 		struct stat st;
 
 		if (!(l = next_line(&p, end)) ||
-		    sscanf(l, "file %63s %ju %jd %jd.%ld", name, &ino, &sz, &sec, &nsec) != 5 ||
+		    sscanf(l, "file %63s %ju %jd %jd.%ld", name, &ino, &sz, &sec,
+			   &nsec) != 5 ||
 		    !streq(name, file_names[fingerprinted[i]]))
 			return 0;
 		if (!fpath || stat(fpath, &st) < 0)
@@ -1903,7 +1943,8 @@ static int cache_load(Depmod *d, Hashmap **ret)
 		}
 		d->prev_size[fingerprinted[i]] = (size_t)sz;
 	}
-	if (!(l = next_line(&p, end)) || sscanf(l, "symbols %lu", &n_syms) != 1 || n_syms > UINT32_MAX)
+	if (!(l = next_line(&p, end)) || sscanf(l, "symbols %lu", &n_syms) != 1 ||
+	    n_syms > UINT32_MAX)
 		return 0;
 	ids = calloc(n_syms + 1, sizeof(uint32_t));
 	if (!ids)
@@ -1972,10 +2013,12 @@ static int cache_load(Depmod *d, Hashmap **ret)
 			d->cached_dirs[i].mtime = (struct timespec){ (time_t)sec, nsec };
 			d->n_cached_dirs = i + 1;
 		}
-		if (!(l = next_line(&p, end)) || sscanf(l, "shadowed %lu", &n_shadowed) != 1)
+		if (!(l = next_line(&p, end)) ||
+		    sscanf(l, "shadowed %lu", &n_shadowed) != 1)
 			return 0;
 		for (unsigned long i = 0; i < n_shadowed; i++)
-			if (!(l = next_line(&p, end)) || strv_extend(&d->cached_shadowed, l) < 0)
+			if (!(l = next_line(&p, end)) ||
+			    strv_extend(&d->cached_shadowed, l) < 0)
 				return 0;
 	}
 	if (!(l = next_line(&p, end)) || !streq(l, "end"))
@@ -2022,8 +2065,9 @@ static int model_from_indexes(Depmod *d, char **ret_reason)
 	if (r < 0)
 		return r;
 	if (r == 0) {
-		*ret_reason = strdup("no kmodd symbol cache matches the indexes (written by "
-				     "depmod or another tool)");
+		*ret_reason =
+			strdup("no kmodd symbol cache matches the indexes (written by "
+			       "depmod or another tool)");
 		return 0;
 	}
 
@@ -2039,7 +2083,7 @@ static int model_from_indexes(Depmod *d, char **ret_reason)
 			return -ENOMEM;
 		}
 		HASHMAP_FOREACH_KEY(c, path, cache)
-			all[n++] = c;
+		all[n++] = c;
 		for (size_t i = 0; i < n; i++) {
 			hashmap_remove(cache, all[i]->path);
 			all[i]->name = modname_from_path(all[i]->path);
@@ -2080,7 +2124,8 @@ static int model_from_indexes(Depmod *d, char **ret_reason)
 			goto bad;
 		*sp = 0;
 		/* a module's aliases are on consecutive lines */
-		m = last && streq(last->name, sp + 1) ? last : hashmap_get(d->mods, sp + 1);
+		m = last && streq(last->name, sp + 1) ? last :
+							hashmap_get(d->mods, sp + 1);
 		last = m;
 		if (!m || strlist_add(&m->aliases, l + 6) < 0)
 			goto bad;
@@ -2136,11 +2181,12 @@ static int dep_names(Depmod *d, char ***ret)
 /* The .bin files must be sound before anything builds on them. */
 static int check_bins(Depmod *d, bool only_builtin)
 {
-	static const int bins[] = { F_BUILTIN_BIN, F_BUILTIN_ALIAS_BIN, F_DEP_BIN, F_ALIAS_BIN,
-				    F_SYMBOLS_BIN };
+	static const int bins[] = { F_BUILTIN_BIN, F_BUILTIN_ALIAS_BIN, F_DEP_BIN,
+				    F_ALIAS_BIN, F_SYMBOLS_BIN };
 
 	for (size_t i = 0; i < (only_builtin ? 2 : ELEMENTSOF(bins)); i++) {
-		_cleanup_free_ char *p = path_join(d->dir, file_names[bins[i]]), *data = NULL;
+		_cleanup_free_ char *p = path_join(d->dir, file_names[bins[i]]),
+				    *data = NULL;
 		const char *why = NULL;
 		size_t size;
 		int r;
@@ -2151,15 +2197,18 @@ static int check_bins(Depmod *d, bool only_builtin)
 		if (r == -ENOENT)
 			continue;
 		if (r < 0)
-			return report_error(d->rep, r, p, "cannot read: %s", ERRNO_NAME(-r));
-		if (size == 0 && (bins[i] == F_BUILTIN_BIN || bins[i] == F_BUILTIN_ALIAS_BIN))
+			return report_error(d->rep, r, p, "cannot read: %s",
+					    ERRNO_NAME(-r));
+		if (size == 0 &&
+		    (bins[i] == F_BUILTIN_BIN || bins[i] == F_BUILTIN_ALIAS_BIN))
 			continue; /* depmod writes them empty without modules.builtin* */
 		r = kmod_index_check(data, size, &why);
 		if (r < 0)
-			return report_error(d->rep, -EBADMSG, p,
-					    "corrupt index (%s); rebuild it with 'kmodctl depmod "
-					    "--full'",
-					    strna(why));
+			return report_error(
+				d->rep, -EBADMSG, p,
+				"corrupt index (%s); rebuild it with 'kmodctl depmod "
+				"--full'",
+				strna(why));
 	}
 	return 0;
 }
@@ -2253,7 +2302,8 @@ static bool same_content(int dfd, const char *name, const KBuf *b, struct stat *
 	void *p;
 	bool same;
 
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size != b->size)
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (size_t)st.st_size != b->size)
 		return false;
 	if (b->size == 0)
 		same = true;
@@ -2327,7 +2377,8 @@ static int publish(Depmod *d, Output *o)
 	r = kbuf_printf(&journal, "%s\ngeneration %lu\n", JOURNAL_MAGIC, d->generation);
 	for (int f = 0; f < F_MAX && r >= 0; f++)
 		if (o->present[f])
-			r = kbuf_printf(&journal, "%s %zu\n", file_names[f], o->buf[f].size);
+			r = kbuf_printf(&journal, "%s %zu\n", file_names[f],
+					o->buf[f].size);
 	if (r >= 0)
 		r = kbuf_puts(&journal, "end\n");
 	if (r < 0)
@@ -2335,7 +2386,8 @@ static int publish(Depmod *d, Output *o)
 	step();
 	{
 		_cleanup_close_ int fd = openat(dfd, JOURNAL_NEW,
-						O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+						O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+						0644);
 		if (fd < 0)
 			r = negative_errno();
 		else
@@ -2365,10 +2417,11 @@ static int publish(Depmod *d, Output *o)
 			return -ENOMEM;
 		step();
 		if (renameat(dfd, t, dfd, file_names[f]) < 0)
-			return report_error(d->rep, negative_errno(), d->dir,
-					    "cannot rename %s into place; 'kmodctl depmod' will "
-					    "finish the update",
-					    t);
+			return report_error(
+				d->rep, negative_errno(), d->dir,
+				"cannot rename %s into place; 'kmodctl depmod' will "
+				"finish the update",
+				t);
 	}
 	step();
 	if (fsync(dfd) < 0)
@@ -2376,7 +2429,8 @@ static int publish(Depmod *d, Output *o)
 	step();
 	/* no fsync needed: a journal that comes back finds every file already in place */
 	if (unlinkat(dfd, JOURNAL_NAME, 0) < 0)
-		return report_error(d->rep, negative_errno(), d->dir, "cannot remove the journal");
+		return report_error(d->rep, negative_errno(), d->dir,
+				    "cannot remove the journal");
 	if (d->rep)
 		d->rep->generation = d->generation;
 	return 0;
@@ -2422,14 +2476,16 @@ static int recover_dir(const char *dir, DepmodReport *rep)
 
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
-		return report_error(rep, negative_errno(), dir, "cannot open the module directory");
+		return report_error(rep, negative_errno(), dir,
+				    "cannot open the module directory");
 
 	{
 		_cleanup_close_ int jfd = openat(dfd, JOURNAL_NAME, O_RDONLY | O_CLOEXEC);
 		_cleanup_free_ char *jpath = path_join(dir, JOURNAL_NAME);
 
 		if (jfd < 0 && errno != ENOENT)
-			return report_error(rep, negative_errno(), jpath, "cannot read the journal");
+			return report_error(rep, negative_errno(), jpath,
+					    "cannot read the journal");
 		if (jfd >= 0) {
 			char *p, *end, *l;
 			size_t size;
@@ -2437,14 +2493,16 @@ static int recover_dir(const char *dir, DepmodReport *rep)
 			safe_close(TAKE_FD(jfd));
 			r = read_full_file(jpath, 1024 * 1024, &data, &size);
 			if (r < 0)
-				return report_error(rep, r, jpath, "cannot read the journal");
+				return report_error(rep, r, jpath,
+						    "cannot read the journal");
 			p = data;
 			end = data + size;
 			if (!(l = next_line(&p, end)) || !streq(l, JOURNAL_MAGIC) ||
 			    !(l = next_line(&p, end)) || !startswith(l, "generation "))
-				return report_error(rep, -EBADMSG, jpath,
-						    "not a kmodd depmod journal; remove it and run "
-						    "'kmodctl depmod --full'");
+				return report_error(
+					rep, -EBADMSG, jpath,
+					"not a kmodd depmod journal; remove it and run "
+					"'kmodctl depmod --full'");
 			while ((l = next_line(&p, end)) && !streq(l, "end")) {
 				char name[256], tname[300];
 				size_t sz;
@@ -2452,13 +2510,16 @@ static int recover_dir(const char *dir, DepmodReport *rep)
 
 				if (sscanf(l, "%255s %zu", name, &sz) != 2 ||
 				    strchr(name, '/'))
-					return report_error(rep, -EBADMSG, jpath, "malformed line '%s'", l);
+					return report_error(rep, -EBADMSG, jpath,
+							    "malformed line '%s'", l);
 				snprintf(tname, sizeof(tname), TMP_PREFIX "%s", name);
 				m = file_matches(dfd, tname, sz);
 				if (m > 0) {
 					if (renameat(dfd, tname, dfd, name) < 0)
-						return report_error(rep, negative_errno(), dir,
-								    "cannot rename %s", tname);
+						return report_error(rep, negative_errno(),
+								    dir,
+								    "cannot rename %s",
+								    tname);
 					continue;
 				}
 				m = file_matches(dfd, name, sz);
@@ -2477,7 +2538,8 @@ static int recover_dir(const char *dir, DepmodReport *rep)
 						name);
 			}
 			if (!l)
-				return report_error(rep, -EBADMSG, jpath, "truncated journal");
+				return report_error(rep, -EBADMSG, jpath,
+						    "truncated journal");
 			if (fsync(dfd) < 0 || unlinkat(dfd, JOURNAL_NAME, 0) < 0)
 				return report_error(rep, negative_errno(), jpath,
 						    "cannot remove the journal");
@@ -2500,10 +2562,12 @@ static int recover_dir(const char *dir, DepmodReport *rep)
 			return negative_errno();
 		}
 		while ((de = readdir(dp)))
-			if (startswith(de->d_name, TMP_PREFIX) || streq(de->d_name, JOURNAL_NEW)) {
+			if (startswith(de->d_name, TMP_PREFIX) ||
+			    streq(de->d_name, JOURNAL_NEW)) {
 				if (unlinkat(dfd, de->d_name, 0) < 0 && errno != ENOENT)
 					return report_error(rep, negative_errno(), dir,
-							    "cannot remove %s", de->d_name);
+							    "cannot remove %s",
+							    de->d_name);
 				removed = true;
 			}
 	}
@@ -2523,7 +2587,8 @@ static int lock_tree(const char *root, const char *kver, DepmodReport *rep, int 
 		return -ENOMEM;
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return report_error(rep, negative_errno(), dir, "cannot open the module directory");
+		return report_error(rep, negative_errno(), dir,
+				    "cannot open the module directory");
 	if (flock(fd, LOCK_EX) < 0) {
 		int r = negative_errno();
 		safe_close(fd);
@@ -2562,7 +2627,8 @@ static int build_full(Depmod *d, Output *o)
 	if (!d->tree) {
 		r = tree_walk(d);
 		if (r < 0)
-			return report_error(d->rep, r, d->dir, "cannot list the module tree");
+			return report_error(d->rep, r, d->dir,
+					    "cannot list the module tree");
 	}
 	r = model_from_tree(d);
 	if (r < 0)
@@ -2609,13 +2675,14 @@ static char *rel_of(Depmod *d, const char *path)
 	}
 	while (startswith(rel, "./"))
 		rel += 2;
-	if (isempty(rel) || startswith(rel, "../") || strstr(rel, "/../") || endswith(rel, "/.."))
+	if (isempty(rel) || startswith(rel, "../") || strstr(rel, "/../") ||
+	    endswith(rel, "/.."))
 		return NULL;
 	return strdup(rel);
 }
 
-int depmod_update(const char *root, const char *kver, char *const *add, char *const *remove,
-		  DepmodReport *rep)
+int depmod_update(const char *root, const char *kver, char *const *add,
+		  char *const *remove, DepmodReport *rep)
 {
 	_cleanup_close_ int lock = -EBADF;
 	_cleanup_(depmod_freep) Depmod *d = NULL;
@@ -2642,7 +2709,8 @@ int depmod_update(const char *root, const char *kver, char *const *add, char *co
 	phase("setup");
 
 	/* what the caller says changed */
-	STRV_FOREACH(a, add) {
+	STRV_FOREACH(a, add)
+	{
 		_cleanup_free_ char *abs = NULL;
 		char *rel = rel_of(d, *a);
 		struct stat st;
@@ -2659,14 +2727,17 @@ int depmod_update(const char *root, const char *kver, char *const *add, char *co
 			return report_error(rep, negative_errno(), abs, "cannot add: %s",
 					    ERRNO_NAME(errno));
 		if (!S_ISREG(st.st_mode) || !has_kmod_ext(rel))
-			return report_error(rep, -ENOEXEC, abs,
-					    "not a kernel module file (.ko, .ko.xz, .ko.zst)");
+			return report_error(
+				rep, -ENOEXEC, abs,
+				"not a kernel module file (.ko, .ko.xz, .ko.zst)");
 		r = strv_consume(&add_names, modname_from_path(rel));
 		if (r < 0)
 			return r;
 	}
-	STRV_FOREACH(a, remove) {
-		char *n = strchr(*a, '/') || has_kmod_ext(*a) ? modname_from_path(*a) : NULL;
+	STRV_FOREACH(a, remove)
+	{
+		char *n = strchr(*a, '/') || has_kmod_ext(*a) ? modname_from_path(*a) :
+								NULL;
 
 		if (!n) {
 			n = strdup(*a);
@@ -2697,13 +2768,14 @@ int depmod_update(const char *root, const char *kver, char *const *add, char *co
 
 	r = 0;
 	if (have_old) {
-		_cleanup_free_ char **paths = calloc(hashmap_size(d->mods) + 1, sizeof(char *));
+		_cleanup_free_ char **paths =
+			calloc(hashmap_size(d->mods) + 1, sizeof(char *));
 		size_t k = 0;
 
 		if (!paths)
 			return -ENOMEM;
 		HASHMAP_FOREACH_KEY(m, name, d->mods)
-			paths[k++] = m->path;
+		paths[k++] = m->path;
 		r = tree_from_cache(d, paths);
 	}
 	if (r == 0)
@@ -2713,38 +2785,45 @@ int depmod_update(const char *root, const char *kver, char *const *add, char *co
 	phase("tree");
 
 	/* two files of one module at the same priority: depmod would pick by directory order */
-	STRV_FOREACH(a, add_rel) {
-		_cleanup_free_ char *n = modname_from_path(*a), *abs = path_join(d->dir, *a);
+	STRV_FOREACH(a, add_rel)
+	{
+		_cleanup_free_ char *n = modname_from_path(*a),
+				    *abs = path_join(d->dir, *a);
 
 		if (!n || !abs)
 			return -ENOMEM;
 		c = hashmap_get(d->tree, n);
 		if (!c)
-			return report_error(rep, -ENOEXEC, abs, "not found by the tree walk");
+			return report_error(rep, -ENOEXEC, abs,
+					    "not found by the tree walk");
 		STRV_FOREACH(other, c->all)
-			if (!streq(*other, *a) &&
-			    config_priority(&d->cfg, *other) == config_priority(&d->cfg, *a))
-				return report_error(rep, -ENOTUNIQ, abs,
-						    "module name collision: %s/%s provides '%s' at the "
-						    "same priority; remove one of them",
-						    d->dir, *other, n);
+		if (!streq(*other, *a) &&
+		    config_priority(&d->cfg, *other) == config_priority(&d->cfg, *a))
+			return report_error(
+				rep, -ENOTUNIQ, abs,
+				"module name collision: %s/%s provides '%s' at the "
+				"same priority; remove one of them",
+				d->dir, *other, n);
 	}
 
-
 	/* removals must name indexed modules whose files are gone */
-	STRV_FOREACH(n, rm_names) {
+	STRV_FOREACH(n, rm_names)
+	{
 		Mod *old = have_old ? hashmap_get(d->mods, *n) : NULL;
 
 		if (have_old ? !old : (indexed && !strv_contains(indexed, *n)))
-			return report_error(rep, -ENOENT, *n,
-					    "cannot remove module '%s': it is not in modules.dep", *n);
+			return report_error(
+				rep, -ENOENT, *n,
+				"cannot remove module '%s': it is not in modules.dep",
+				*n);
 		c = hashmap_get(d->tree, *n);
 		if (old && c && streq(c->path, old->path)) {
 			_cleanup_free_ char *abs = path_join(d->dir, old->path);
-			return report_error(rep, -EEXIST, abs,
-					    "cannot remove module '%s': its file is still there; "
-					    "delete it first",
-					    *n);
+			return report_error(
+				rep, -EEXIST, abs,
+				"cannot remove module '%s': its file is still there; "
+				"delete it first",
+				*n);
 		}
 	}
 
@@ -2752,7 +2831,8 @@ int depmod_update(const char *root, const char *kver, char *const *add, char *co
 	probes = hashmap_new(NULL, mod_free);
 	if (!probes)
 		return -ENOMEM;
-	STRV_FOREACH(a, add_rel) {
+	STRV_FOREACH(a, add_rel)
+	{
 		_cleanup_free_ char *n = modname_from_path(*a);
 		Mod *probe;
 
@@ -2774,26 +2854,33 @@ int depmod_update(const char *root, const char *kver, char *const *add, char *co
 
 	if (have_old && !reason) {
 		/* the tree may differ from the indexes only where the caller said */
-		HASHMAP_FOREACH_KEY(c, name, d->tree) {
+		HASHMAP_FOREACH_KEY(c, name, d->tree)
+		{
 			m = hashmap_get(d->mods, name);
-			if (m && streq(m->path, c->path) && !strv_contains(add_rel, c->path))
+			if (m && streq(m->path, c->path) &&
+			    !strv_contains(add_rel, c->path))
 				continue;
-			if (!strv_contains(add_names, name) && !strv_contains(rm_names, name)) {
-				if (asprintf(&reason, "the indexes disagree with the tree (%s%s)",
-					     c->path, m ? " replaces an indexed module" : " is not indexed") < 0)
+			if (!strv_contains(add_names, name) &&
+			    !strv_contains(rm_names, name)) {
+				if (asprintf(&reason,
+					     "the indexes disagree with the tree (%s%s)",
+					     c->path,
+					     m ? " replaces an indexed module" :
+						 " is not indexed") < 0)
 					return -ENOMEM;
 				break;
 			}
 		}
 		if (!reason)
 			HASHMAP_FOREACH_KEY(m, name, d->mods)
-				if (!hashmap_contains(d->tree, name) && !strv_contains(rm_names, name)) {
-					if (asprintf(&reason, "the indexes disagree with the tree (%s is "
-							      "indexed but missing)",
-						     m->path) < 0)
-						return -ENOMEM;
-					break;
-				}
+		if (!hashmap_contains(d->tree, name) && !strv_contains(rm_names, name)) {
+			if (asprintf(&reason,
+				     "the indexes disagree with the tree (%s is "
+				     "indexed but missing)",
+				     m->path) < 0)
+				return -ENOMEM;
+			break;
+		}
 	}
 
 	if (reason) {
@@ -2812,13 +2899,15 @@ int depmod_update(const char *root, const char *kver, char *const *add, char *co
 	}
 
 	/* apply: drop what is gone or replaced, read what is new */
-	STRV_FOREACH(n, rm_names) {
+	STRV_FOREACH(n, rm_names)
+	{
 		c = hashmap_get(d->tree, *n);
 		m = hashmap_get(d->mods, *n);
 		if (m && (!c || !streq(c->path, m->path)))
 			mod_free(hashmap_remove(d->mods, *n));
 	}
-	HASHMAP_FOREACH_KEY(c, name, d->tree) {
+	HASHMAP_FOREACH_KEY(c, name, d->tree)
+	{
 		m = hashmap_get(d->mods, name);
 		if (m && streq(m->path, c->path) && !strv_contains(add_rel, c->path))
 			continue;
@@ -2877,23 +2966,28 @@ int depmod_verify(const char *root, const char *kver, DepmodReport *rep)
 			continue;
 		r = read_index_file(d, file_names[f], &data, &size);
 		if (r < 0) {
-			if (asprintf(&line, "%s: missing (%s)", file_names[f], ERRNO_NAME(-r)) < 0)
+			if (asprintf(&line, "%s: missing (%s)", file_names[f],
+				     ERRNO_NAME(-r)) < 0)
 				return -ENOMEM;
-		} else if (size != o.buf[f].size || memcmp(data, o.buf[f].data ?: "", size) != 0) {
+		} else if (size != o.buf[f].size ||
+			   memcmp(data, o.buf[f].data ?: "", size) != 0) {
 			size_t i = 0, lineno = 1;
 			const char *a = data, *b = o.buf[f].data ?: "";
 
 			while (i < size && i < o.buf[f].size && a[i] == b[i])
 				lineno += a[i++] == '\n';
 			if (endswith(file_names[f], ".bin"))
-				r = asprintf(&line, "%s: differs from byte %zu (%zu bytes, expected %zu)",
-					     file_names[f], i, size, o.buf[f].size);
+				r = asprintf(
+					&line,
+					"%s: differs from byte %zu (%zu bytes, expected %zu)",
+					file_names[f], i, size, o.buf[f].size);
 			else {
 				const char *s = b + i;
 				while (s > b && s[-1] != '\n')
 					s--;
-				r = asprintf(&line, "%s:%zu: differs; expected '%.*s'", file_names[f],
-					     lineno, (int)strcspn(s, "\n"), s);
+				r = asprintf(&line, "%s:%zu: differs; expected '%.*s'",
+					     file_names[f], lineno, (int)strcspn(s, "\n"),
+					     s);
 			}
 			if (r < 0)
 				return -ENOMEM;

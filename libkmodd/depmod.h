@@ -33,15 +33,15 @@
 #include "macros.h"
 
 typedef struct DepmodReport {
-	bool full_build;       /* the whole tree was read */
-	char *full_reason;     /* why an update became a full build */
-	bool recovered;        /* an interrupted publish was finished first */
-	unsigned n_modules;    /* modules in the new generation */
-	unsigned n_read;       /* modules whose ELF was read */
+	bool full_build; /* the whole tree was read */
+	char *full_reason; /* why an update became a full build */
+	bool recovered; /* an interrupted publish was finished first */
+	unsigned n_modules; /* modules in the new generation */
+	unsigned n_read; /* modules whose ELF was read */
 	unsigned long generation;
-	char **differences;    /* depmod_verify(): one line per file that differs */
-	char *error_path;      /* the file behind a failure */
-	char *error_message;   /* what is wrong with it, for the user */
+	char **differences; /* depmod_verify(): one line per file that differs */
+	char *error_path; /* the file behind a failure */
+	char *error_message; /* what is wrong with it, for the user */
 } DepmodReport;
 
 void depmod_report_done(DepmodReport *r);
@@ -56,8 +56,8 @@ int depmod_recover(const char *root, const char *kver, DepmodReport *rep);
  * module's file is still there), -EBADMSG (a corrupt existing index), -ELOOP (dependency
  * cycle), write errors; rep->error_path and rep->error_message say which file and why.
  * Nothing is changed on failure. */
-int depmod_update(const char *root, const char *kver, char *const *add, char *const *remove,
-		  DepmodReport *rep);
+int depmod_update(const char *root, const char *kver, char *const *add,
+		  char *const *remove, DepmodReport *rep);
 
 /* Reads the whole tree and writes every index. */
 int depmod_full(const char *root, const char *kver, DepmodReport *rep);

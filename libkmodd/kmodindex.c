@@ -280,7 +280,8 @@ static int write_node(Entry *e, Entry *tmp, size_t lo, size_t hi, size_t pos, bo
 			return r;
 		for (size_t i = lo; i < lo + n_values; i++) {
 			r = kbuf_put_be32(out, e[i].priority);
-			if (r < 0 || (r = kbuf_put(out, e[i].value, strlen(e[i].value) + 1)) < 0)
+			if (r < 0 ||
+			    (r = kbuf_put(out, e[i].value, strlen(e[i].value) + 1)) < 0)
 				return r;
 		}
 		offset |= INDEX_NODE_VALUES;
@@ -314,7 +315,8 @@ int kmod_index_write(KmodIndex *idx, KBuf *out)
 
 		r = kbuf_put(&sub, out->data + start, 12);
 		if (r >= 0)
-			r = write_node(idx->entries, tmp, 0, idx->n_entries, 0, true, &sub, &root);
+			r = write_node(idx->entries, tmp, 0, idx->n_entries, 0, true,
+				       &sub, &root);
 		if (r >= 0) {
 			out->size = start;
 			r = kbuf_put(out, sub.data, sub.size);
@@ -352,7 +354,8 @@ static int node_parse(const unsigned char *d, size_t size, uint32_t off, Node *r
 	Node n = { .prefix = "", .first = INDEX_CHILDMAX };
 	const unsigned char *nul;
 
-	if ((off & INDEX_NODE_FLAGS & ~(INDEX_NODE_PREFIX | INDEX_NODE_VALUES | INDEX_NODE_CHILDS)) ||
+	if ((off & INDEX_NODE_FLAGS &
+	     ~(INDEX_NODE_PREFIX | INDEX_NODE_VALUES | INDEX_NODE_CHILDS)) ||
 	    pos < 12 || pos > size) {
 		*ret_why = "node offset out of range";
 		return -EBADMSG;
@@ -495,8 +498,8 @@ int kmod_index_check(const void *data, size_t size, const char **ret_why)
 		seen = calloc(size / 8 + 1, 1);
 		if (!seen)
 			return -ENOMEM;
-		r = check_node(data, size, get_be32((const unsigned char *)data + 8), seen, 0,
-			       &why);
+		r = check_node(data, size, get_be32((const unsigned char *)data + 8),
+			       seen, 0, &why);
 	}
 	if (r < 0 && ret_why)
 		*ret_why = why;

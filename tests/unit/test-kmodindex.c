@@ -49,7 +49,8 @@ static void collect(const char *value, uint32_t priority, void *userdata)
 	Collect *c = userdata;
 	size_t l = strlen(c->buf);
 
-	snprintf(c->buf + l, sizeof(c->buf) - l, "%s%s/%u", c->n++ ? " " : "", value, priority);
+	snprintf(c->buf + l, sizeof(c->buf) - l, "%s%s/%u", c->n++ ? " " : "", value,
+		 priority);
 }
 
 static int write_file(const char *dir, const char *name, const KBuf *b)
@@ -63,7 +64,8 @@ TEST(empty)
 {
 	_cleanup_kmod_index_free_ KmodIndex *idx = kmod_index_new();
 	KBuf b = {};
-	static const unsigned char expect[] = { 0xb0, 0x07, 0xf4, 0x57, 0, 2, 0, 1, 0, 0, 0, 12 };
+	static const unsigned char expect[] = { 0xb0, 0x07, 0xf4, 0x57, 0, 2,
+						0,    1,    0,	  0,	0, 12 };
 
 	ASSERT_TRUE(idx);
 	ASSERT_OK(kmod_index_write(idx, &b));
@@ -84,8 +86,8 @@ TEST(small_layout)
 		/* 12: node 'c', no prefix, one value */
 		0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x05, 'x', 0,
 		/* 22: node 'd', prefix "e", values y/1, z/3 */
-		'e', 0, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x01, 'y', 0,
-		0x00, 0x00, 0x00, 0x03, 'z', 0,
+		'e', 0, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x01, 'y', 0, 0x00,
+		0x00, 0x00, 0x03, 'z', 0,
 		/* 40: node 'a', prefix "b", children c..d */
 		'b', 0, 'c', 'd', 0x40, 0x00, 0x00, 0x0c, 0xc0, 0x00, 0x00, 0x16,
 		/* 52: root, children a..a */
@@ -119,7 +121,9 @@ TEST(lookup_roundtrip)
 	ASSERT_OK(kmod_index_write(idx, &b));
 	ASSERT_OK(kmod_index_check(b.data, b.size, NULL));
 
-	ASSERT_EQ(kmod_index_lookup(b.data, b.size, "pci:v00008086d0000100E*", collect, &c), 2);
+	ASSERT_EQ(kmod_index_lookup(b.data, b.size, "pci:v00008086d0000100E*", collect,
+				    &c),
+		  2);
 	ASSERT_STREQ(c.buf, "e1000e/3 e1000/7");
 	c = (Collect){};
 	ASSERT_EQ(kmod_index_lookup(b.data, b.size, "p", collect, &c), 1);
@@ -133,7 +137,8 @@ TEST(lookup_roundtrip)
  * modules.dep.bin. */
 TEST(libkmod_reads_it)
 {
-	_cleanup_kmod_index_free_ KmodIndex *alias = kmod_index_new(), *dep = kmod_index_new();
+	_cleanup_kmod_index_free_ KmodIndex *alias = kmod_index_new(),
+					    *dep = kmod_index_new();
 	_cleanup_(kmod_unrefp) struct kmod_ctx *ctx = NULL;
 	_cleanup_(kmod_module_unref_listp) struct kmod_list *list = NULL;
 	char dir[] = "/tmp/test-kmodindex.XXXXXX";
@@ -143,10 +148,12 @@ TEST(libkmod_reads_it)
 	struct kmod_list *l;
 
 	ASSERT_TRUE(mkdtemp(dir));
-	ASSERT_OK(kmod_index_add(alias, "pci:v00008086d0000100Esv*sd*bc*sc*i*", "e1000", 0));
+	ASSERT_OK(kmod_index_add(alias, "pci:v00008086d0000100Esv*sd*bc*sc*i*", "e1000",
+				 0));
 	ASSERT_OK(kmod_index_add(alias, "pci:v00008086d*sv*sd*bc02sc00i*", "e1000e", 1));
 	ASSERT_OK(kmod_index_add(dep, "e1000", "kernel/drivers/net/e1000.ko:", 0));
-	ASSERT_OK(kmod_index_add(dep, "e1000e", "kernel/drivers/net/e1000e.ko: kernel/x/ptp.ko", 1));
+	ASSERT_OK(kmod_index_add(dep, "e1000e",
+				 "kernel/drivers/net/e1000e.ko: kernel/x/ptp.ko", 1));
 	ASSERT_OK(kmod_index_write(alias, &a));
 	ASSERT_OK(kmod_index_write(dep, &d));
 	ASSERT_OK(write_file(dir, "modules.alias.bin", &a));
@@ -249,15 +256,16 @@ static uint32_t prio_of(Hashmap *order, const char *name)
 	return (uint32_t)(v - 1);
 }
 
-static void assert_same(const KBuf *b, const char *expect, size_t expect_size, const char *what)
+static void assert_same(const KBuf *b, const char *expect, size_t expect_size,
+			const char *what)
 {
 	if (b->size != expect_size || memcmp(b->data, expect, expect_size) != 0) {
 		size_t i = 0;
 
 		while (i < b->size && i < expect_size && b->data[i] == expect[i])
 			i++;
-		TEST_FAIL("%s: %zu bytes, depmod wrote %zu; first difference at byte %zu", what,
-			  b->size, expect_size, i);
+		TEST_FAIL("%s: %zu bytes, depmod wrote %zu; first difference at byte %zu",
+			  what, b->size, expect_size, i);
 	}
 }
 
