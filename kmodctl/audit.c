@@ -222,19 +222,18 @@ static void print_table(const AuditKernel *a)
 					    strna(mod->sig_key),
 					    m->kernel_key ? "" : ", not this kernel's") < 0)
 			sig = NULL;
-		printf("  %s %s%s%s: %s%s%s\n", m->name, audit_source_to_string(m->source),
-		       m->source == AUDIT_SOURCE_CANDIDATE ? " built for " : "",
-		       m->source == AUDIT_SOURCE_CANDIDATE ? m->origin_kver : "",
+		printf("  %s (%s%s%s): %s%s\n", m->name, audit_source_to_string(m->source),
+		       m->source != AUDIT_SOURCE_TREE ? ", built for " : "",
+		       m->source != AUDIT_SOURCE_TREE ? m->origin_kver : "",
 		       m->kabi.shadowed_by ? "shadowed by " : kabi_verdict_to_string(m->kabi.verdict),
-		       m->kabi.shadowed_by ?: "", "");
-		printf("      path %s, %s, %s, %s%s%s, supported: %s%s%s%s\n", m->path,
+		       strempty(m->kabi.shadowed_by));
+		printf("      %s; %s; %s; %s; supported: %s%s%s%s\n", m->path,
 		       m->package ? m->package : "not owned by any package",
 		       sig ? sig : "unsigned", mod->intree ? "in-tree" : "out-of-tree",
-		       m->kabi.vermagic_differs ? ", vermagic " : "",
-		       m->kabi.vermagic_differs ? strna(mod->vermagic) : "", strna(mod->supported),
-		       m->loaded ? ", loaded" : "", m->taint ? ", taint " : "", strempty(m->taint));
+		       mod->supported ?: "-", m->loaded ? "; loaded" : "",
+		       m->taint ? ", taint " : "", strempty(m->taint));
 		if (m->blacklisted)
-			printf("      blacklisted\n");
+			printf("      blacklisted (modprobe.d)\n");
 		for (size_t j = 0; j < m->kabi.n_problems; j++) {
 			_cleanup_free_ char *d = kabi_problem_describe(&m->kabi.problems[j]);
 			printf("      %s\n", strna(d));

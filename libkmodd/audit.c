@@ -583,7 +583,20 @@ int audit_kernel(const char *root, const char *kver, const AuditOptions *o, Audi
 			goto finish;
 		if (target) {
 			char *key = strdup(target);
+			const char *kv = startswith(target, "lib/modules/");
 
+			/* built for the kernel whose tree holds the target */
+			if (kv && strchr(kv, '/')) {
+				char *origin = strndup(kv, strchr(kv, '/') - kv);
+
+				if (!origin) {
+					free(key);
+					r = -ENOMEM;
+					goto finish;
+				}
+				free(ent[n_ent - 1].origin);
+				ent[n_ent - 1].origin = origin;
+			}
 			free(ent[n_ent - 1].file);
 			ent[n_ent - 1].file = TAKE_PTR(target);
 			r = key ? hashmap_put(seen, key, NULL) : -ENOMEM;

@@ -88,7 +88,8 @@ import json, sys
 d = json.load(open(sys.argv[1]))["kernels"][0]
 w = [m for m in d["modules"] if m["source"] == "weak-updates"]
 assert w and all(m["verdict"] == "ok" and m["package"] for m in w), "a link is not ok or not owned"
-' "$T/after.json" && pass audit-links-ok-and-owned || fail audit-links-ok-and-owned "see $T/after.json"
+assert all(m["built_for"] == sys.argv[2] and m["file"].startswith("lib/modules/" + sys.argv[2] + "/updates/") for m in w)
+' "$T/after.json" "$KVER53" && pass audit-links-ok-and-owned || fail audit-links-ok-and-owned "see $T/after.json"
 
 sum_before=$(cd "$M54" && cat "${INDEXES[@]}" | sha256sum)
 out=$("$KMODCTL" --root "$R" kernel add "$KVER54" --no-install)
