@@ -283,6 +283,13 @@ static int kernel_sync(const char *kver, const char *exclude_kver, bool install,
 				kept++;
 				continue;
 			}
+			if (m->kabi.verdict == KABI_UNKNOWN && !m->kabi.shadowed_by && !a.symvers_path) {
+				/* not proven wrong: keep what was proven with Module.symvers before */
+				printf("  kept link %s: cannot be verified without Module.symvers\n",
+				       m->path);
+				kept++;
+				continue;
+			}
 			if (unlink(p) < 0)
 				return log_error_errno(errno, "%s: cannot remove: %m", p);
 			printf("  removed link %s: %s\n", m->path,

@@ -97,6 +97,17 @@ sum_after=$(cd "$M54" && cat "${INDEXES[@]}" | sha256sum)
 if echo "$out" | grep -q ' 0 linked,' && [ "$sum_before" = "$sum_after" ]; then pass add-again-no-change
 else fail add-again-no-change "$(echo "$out" | tail -n 1)"; fi
 
+# without Module.symvers nothing can be proven: no new link, the proven ones stay
+n_links=$(find "$M54/weak-updates" -type l | wc -l)
+mv "$R/usr/src/linux-headers-$KVER54" "$T/headers-away"
+out=$("$KMODCTL" --root "$R" kernel add "$KVER54" --no-install 2>&1)
+rc=$?
+mv "$T/headers-away" "$R/usr/src/linux-headers-$KVER54"
+if [ "$rc" = 0 ] && [ "$(find "$M54/weak-updates" -type l | wc -l)" = "$n_links" ] &&
+	echo "$out" | grep -q 'no Module.symvers' && echo "$out" | grep -q ' 0 linked,'; then
+	pass no-symvers-keeps-links
+else fail no-symvers-keeps-links "exit $rc: $(echo "$out" | tail -n 1)"; fi
+
 # a dangling link: the -53 module behind one link is gone
 victim=$(find "$M54/weak-updates" -type l | LC_ALL=C sort | head -n 1)
 rm -f "$(readlink -f "$victim")"
