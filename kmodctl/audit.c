@@ -39,8 +39,8 @@ static void help(void)
 }
 
 typedef struct Counts {
-	size_t modules, verdict[_KABI_VERDICT_MAX], shadowed, unowned, unsigned_, out_of_tree,
-		blacklisted, loaded, failed;
+	size_t modules, verdict[_KABI_VERDICT_MAX], shadowed, unowned, unsigned_,
+		out_of_tree, blacklisted, loaded, failed;
 } Counts;
 
 static void count(const AuditKernel *a, Counts *c)
@@ -102,7 +102,8 @@ static json_object *problem_json(const KabiProblem *p)
 		json_object_object_add(o, "kernel_vermagic", jstr(p->have_text));
 	} else if (p->symbol) {
 		json_object_object_add(o, "module_crc", jcrc(p->want));
-		json_object_object_add(o, "kernel_crc", p->has_have ? jcrc(p->have) : NULL);
+		json_object_object_add(o, "kernel_crc",
+				       p->has_have ? jcrc(p->have) : NULL);
 		json_object_object_add(o, "provider", jstr(p->provider));
 		if (p->kind == KABI_PROBLEM_BREAKS)
 			json_object_object_add(o, "user", jstr(p->user));
@@ -113,7 +114,8 @@ static json_object *problem_json(const KabiProblem *p)
 
 static json_object *module_json(const AuditModule *m)
 {
-	json_object *o = json_object_new_object(), *probs = json_object_new_array(), *sig = NULL;
+	json_object *o = json_object_new_object(), *probs = json_object_new_array(),
+		    *sig = NULL;
 	const Module *mod = m->module;
 
 	json_object_object_add(o, "name", jstr(m->name));
@@ -123,7 +125,8 @@ static json_object *module_json(const AuditModule *m)
 	json_object_object_add(o, "built_for", jstr(m->origin_kver));
 	json_object_object_add(o, "package", jstr(m->package));
 	json_object_object_add(o, "package_kernel", jstr(m->package_kver));
-	json_object_object_add(o, "verdict", jstr(kabi_verdict_to_string(m->kabi.verdict)));
+	json_object_object_add(o, "verdict",
+			       jstr(kabi_verdict_to_string(m->kabi.verdict)));
 	json_object_object_add(o, "shadowed_by", jstr(m->kabi.shadowed_by));
 	json_object_object_add(o, "round", json_object_new_int((int)m->kabi.round));
 	for (size_t i = 0; i < m->kabi.n_problems; i++)
@@ -137,7 +140,8 @@ static json_object *module_json(const AuditModule *m)
 		json_object_object_add(sig, "signer", jstr(mod->signer));
 		json_object_object_add(sig, "key", jstr(mod->sig_key));
 		json_object_object_add(sig, "hash", jstr(mod->sig_hashalgo));
-		json_object_object_add(sig, "kernel_key", json_object_new_boolean(m->kernel_key));
+		json_object_object_add(sig, "kernel_key",
+				       json_object_new_boolean(m->kernel_key));
 	}
 	json_object_object_add(o, "signature", sig);
 	json_object_object_add(o, "intree", json_object_new_boolean(mod->intree));
@@ -181,8 +185,10 @@ static json_object *kernel_json(const AuditKernel *a)
 	json_object_object_add(s, "failed", json_object_new_int64((int64_t)c.failed));
 	json_object_object_add(s, "unowned", json_object_new_int64((int64_t)c.unowned));
 	json_object_object_add(s, "unsigned", json_object_new_int64((int64_t)c.unsigned_));
-	json_object_object_add(s, "out_of_tree", json_object_new_int64((int64_t)c.out_of_tree));
-	json_object_object_add(s, "blacklisted", json_object_new_int64((int64_t)c.blacklisted));
+	json_object_object_add(s, "out_of_tree",
+			       json_object_new_int64((int64_t)c.out_of_tree));
+	json_object_object_add(s, "blacklisted",
+			       json_object_new_int64((int64_t)c.blacklisted));
 	json_object_object_add(s, "loaded", json_object_new_int64((int64_t)c.loaded));
 	json_object_object_add(s, "dangling_links",
 			       json_object_new_int64((int64_t)strv_length(a->dangling)));
@@ -218,14 +224,17 @@ static void print_table(const AuditKernel *a)
 		if (!show_in_table(m))
 			continue;
 		shown++;
-		if (mod->signer && asprintf(&sig, "signed by %s (key %s%s)", mod->signer,
-					    strna(mod->sig_key),
-					    m->kernel_key ? "" : ", not this kernel's") < 0)
+		if (mod->signer &&
+		    asprintf(&sig, "signed by %s (key %s%s)", mod->signer,
+			     strna(mod->sig_key),
+			     m->kernel_key ? "" : ", not this kernel's") < 0)
 			sig = NULL;
-		printf("  %s (%s%s%s): %s%s\n", m->name, audit_source_to_string(m->source),
+		printf("  %s (%s%s%s): %s%s\n", m->name,
+		       audit_source_to_string(m->source),
 		       m->source != AUDIT_SOURCE_TREE ? ", built for " : "",
 		       m->source != AUDIT_SOURCE_TREE ? m->origin_kver : "",
-		       m->kabi.shadowed_by ? "shadowed by " : kabi_verdict_to_string(m->kabi.verdict),
+		       m->kabi.shadowed_by ? "shadowed by " :
+					     kabi_verdict_to_string(m->kabi.verdict),
 		       strempty(m->kabi.shadowed_by));
 		printf("      %s; %s; %s; %s; supported: %s%s%s%s\n", m->path,
 		       m->package ? m->package : "not owned by any package",
@@ -235,7 +244,8 @@ static void print_table(const AuditKernel *a)
 		if (m->blacklisted)
 			printf("      blacklisted (modprobe.d)\n");
 		for (size_t j = 0; j < m->kabi.n_problems; j++) {
-			_cleanup_free_ char *d = kabi_problem_describe(&m->kabi.problems[j]);
+			_cleanup_free_ char *d =
+				kabi_problem_describe(&m->kabi.problems[j]);
 			printf("      %s\n", strna(d));
 		}
 	}
@@ -251,7 +261,8 @@ static void print_table(const AuditKernel *a)
 	       c.modules, shown, c.verdict[KABI_OK], c.verdict[KABI_MISSING_SYMBOL],
 	       c.verdict[KABI_CRC_MISMATCH], c.verdict[KABI_VERMAGIC_MISMATCH],
 	       c.verdict[KABI_UNKNOWN], c.shadowed, c.unowned, c.unsigned_, c.out_of_tree,
-	       c.blacklisted, strv_length(a->dangling), kernel_clean(a) ? "clean" : "NOT clean");
+	       c.blacklisted, strv_length(a->dangling),
+	       kernel_clean(a) ? "clean" : "NOT clean");
 }
 
 /* Prometheus text exposition: label values escaped (\\, \", \n). */
@@ -282,8 +293,9 @@ static int write_prometheus(const char *path, AuditKernel *ks, size_t n)
 	if (!f)
 		return log_oom();
 
-	fprintf(f, "# HELP kmodd_audit_modules Modules audited, by kernel, source and verdict.\n"
-		   "# TYPE kmodd_audit_modules gauge\n");
+	fprintf(f,
+		"# HELP kmodd_audit_modules Modules audited, by kernel, source and verdict.\n"
+		"# TYPE kmodd_audit_modules gauge\n");
 	for (size_t k = 0; k < n; k++) {
 		for (AuditSource s = 0; s < _AUDIT_SOURCE_MAX; s++)
 			for (KabiVerdict v = 0; v <= _KABI_VERDICT_MAX; v++) {
@@ -294,16 +306,19 @@ static int write_prometheus(const char *path, AuditKernel *ks, size_t n)
 
 					if (m->source != s)
 						continue;
-					if (v == _KABI_VERDICT_MAX ? m->kabi.shadowed_by != NULL
-								   : (!m->kabi.shadowed_by &&
-								      m->kabi.verdict == v))
+					if (v == _KABI_VERDICT_MAX ?
+						    m->kabi.shadowed_by != NULL :
+						    (!m->kabi.shadowed_by &&
+						     m->kabi.verdict == v))
 						cnt++;
 				}
 				fputs("kmodd_audit_modules{", f);
 				prom_label(f, "kernel", ks[k].kver, true);
 				prom_label(f, "source", audit_source_to_string(s), false);
 				prom_label(f, "verdict",
-					   v == _KABI_VERDICT_MAX ? "shadowed" : kabi_verdict_to_string(v),
+					   v == _KABI_VERDICT_MAX ?
+						   "shadowed" :
+						   kabi_verdict_to_string(v),
 					   false);
 				fprintf(f, "} %zu\n", cnt);
 			}
@@ -325,12 +340,14 @@ static int write_prometheus(const char *path, AuditKernel *ks, size_t n)
 			prom_label(f, "built_for", m->origin_kver, false);
 			prom_label(f, "source", audit_source_to_string(m->source), false);
 			prom_label(f, "package", m->package, false);
-			prom_label(f, "verdict", kabi_verdict_to_string(m->kabi.verdict), false);
+			prom_label(f, "verdict", kabi_verdict_to_string(m->kabi.verdict),
+				   false);
 			fputs("} 1\n", f);
 		}
 
-	fprintf(f, "# HELP kmodd_audit_modules_unowned Modules not owned by any package.\n"
-		   "# TYPE kmodd_audit_modules_unowned gauge\n");
+	fprintf(f,
+		"# HELP kmodd_audit_modules_unowned Modules not owned by any package.\n"
+		"# TYPE kmodd_audit_modules_unowned gauge\n");
 	for (size_t k = 0; k < n; k++) {
 		Counts c;
 
@@ -349,8 +366,9 @@ static int write_prometheus(const char *path, AuditKernel *ks, size_t n)
 		prom_label(f, "kernel", ks[k].kver, true);
 		fprintf(f, "} %zu\n", c.unsigned_);
 	}
-	fprintf(f, "# HELP kmodd_audit_modules_blacklisted Modules blacklisted in modprobe.d.\n"
-		   "# TYPE kmodd_audit_modules_blacklisted gauge\n");
+	fprintf(f,
+		"# HELP kmodd_audit_modules_blacklisted Modules blacklisted in modprobe.d.\n"
+		"# TYPE kmodd_audit_modules_blacklisted gauge\n");
 	for (size_t k = 0; k < n; k++) {
 		Counts c;
 
@@ -359,16 +377,18 @@ static int write_prometheus(const char *path, AuditKernel *ks, size_t n)
 		prom_label(f, "kernel", ks[k].kver, true);
 		fprintf(f, "} %zu\n", c.blacklisted);
 	}
-	fprintf(f, "# HELP kmodd_audit_dangling_links weak-updates links whose target is gone.\n"
-		   "# TYPE kmodd_audit_dangling_links gauge\n");
+	fprintf(f,
+		"# HELP kmodd_audit_dangling_links weak-updates links whose target is gone.\n"
+		"# TYPE kmodd_audit_dangling_links gauge\n");
 	for (size_t k = 0; k < n; k++) {
 		fputs("kmodd_audit_dangling_links{", f);
 		prom_label(f, "kernel", ks[k].kver, true);
 		fprintf(f, "} %zu\n", strv_length(ks[k].dangling));
 	}
-	fprintf(f, "# HELP kmodd_audit_kernel_tainted /proc/sys/kernel/tainted of the running "
-		   "kernel.\n"
-		   "# TYPE kmodd_audit_kernel_tainted gauge\n");
+	fprintf(f,
+		"# HELP kmodd_audit_kernel_tainted /proc/sys/kernel/tainted of the running "
+		"kernel.\n"
+		"# TYPE kmodd_audit_kernel_tainted gauge\n");
 	for (size_t k = 0; k < n; k++) {
 		if (ks[k].tainted < 0)
 			continue;
@@ -393,35 +413,42 @@ static int write_prometheus(const char *path, AuditKernel *ks, size_t n)
 
 	for (size_t k = 0; k < n; k++)
 		clean = clean && kernel_clean(&ks[k]);
-	fprintf(f, "# HELP kmodd_audit_clean 1 when every audited module would load and no link "
-		   "dangles.\n"
-		   "# TYPE kmodd_audit_clean gauge\n"
-		   "kmodd_audit_clean %d\n",
+	fprintf(f,
+		"# HELP kmodd_audit_clean 1 when every audited module would load and no link "
+		"dangles.\n"
+		"# TYPE kmodd_audit_clean gauge\n"
+		"kmodd_audit_clean %d\n",
 		clean ? 1 : 0);
-	fprintf(f, "# HELP kmodd_audit_last_run_timestamp_seconds When the audit ran.\n"
-		   "# TYPE kmodd_audit_last_run_timestamp_seconds gauge\n"
-		   "kmodd_audit_last_run_timestamp_seconds %lld\n",
+	fprintf(f,
+		"# HELP kmodd_audit_last_run_timestamp_seconds When the audit ran.\n"
+		"# TYPE kmodd_audit_last_run_timestamp_seconds gauge\n"
+		"kmodd_audit_last_run_timestamp_seconds %lld\n",
 		(long long)time(NULL));
 	if (fclose(f) != 0)
 		return log_oom();
 
 	r = write_file_atomic(path, buf, size, 0644);
 	if (r < 0)
-		return log_error_errno(r, "%s: cannot write the metrics: %m; check the directory "
-					  "(node_exporter's --collector.textfile.directory).",
-				       path);
+		return log_error_errno(
+			r,
+			"%s: cannot write the metrics: %m; check the directory "
+			"(node_exporter's --collector.textfile.directory).",
+			path);
 	return 0;
 }
 
 static int log_audit_error(const char *kver, const char *path, int r)
 {
 	if (r == -ENOEXEC)
-		return log_error_errno(r, "%s: not a valid kernel module (truncated, or not ELF); "
-					  "remove or replace the file.",
-				       strna(path));
+		return log_error_errno(
+			r,
+			"%s: not a valid kernel module (truncated, or not ELF); "
+			"remove or replace the file.",
+			strna(path));
 	if (r == -EBADMSG)
-		return log_error_errno(r, "%s: malformed Module.symvers; fix the file or pass "
-					  "--symvers.",
+		return log_error_errno(r,
+				       "%s: malformed Module.symvers; fix the file or pass "
+				       "--symvers.",
 				       strna(path));
 	if (path)
 		return log_error_errno(r, "Cannot audit kernel %s: %s: %m", kver, path);
@@ -464,7 +491,8 @@ int verb_audit(int argc, char *argv[])
 		}
 	}
 	if (optind < argc) {
-		log_error("Unexpected argument '%s'; see 'kmodctl audit --help'.", argv[optind]);
+		log_error("Unexpected argument '%s'; see 'kmodctl audit --help'.",
+			  argv[optind]);
 		return EXIT_USAGE;
 	}
 	if (arg_all_kernels && arg_kernel) {
@@ -479,9 +507,10 @@ int verb_audit(int argc, char *argv[])
 	if (arg_all_kernels) {
 		r = audit_list_kernels(arg_root, &kvers);
 		if (r < 0 || !kvers || !kvers[0])
-			return log_error_errno(r < 0 ? r : -ENOENT,
-					       "No kernel under %s/lib/modules: %m; pass --root.",
-					       streq(arg_root, "/") ? "" : arg_root);
+			return log_error_errno(
+				r < 0 ? r : -ENOENT,
+				"No kernel under %s/lib/modules: %m; pass --root.",
+				streq(arg_root, "/") ? "" : arg_root);
 	} else if (arg_kernel) {
 		if (strv_extend(&kvers, arg_kernel) < 0)
 			return log_oom();
@@ -490,13 +519,17 @@ int verb_audit(int argc, char *argv[])
 
 		r = kernel_release_default(arg_root, &k);
 		if (r == -ENOTUNIQ)
-			return log_error_errno(r, "Several kernels under %s/lib/modules; choose one "
-						  "with --kernel or use --all-kernels.",
-					       arg_root);
+			return log_error_errno(
+				r,
+				"Several kernels under %s/lib/modules; choose one "
+				"with --kernel or use --all-kernels.",
+				arg_root);
 		if (r < 0)
-			return log_error_errno(r, "No kernel module tree under %s/lib/modules: %m; "
-						  "pass --root/--kernel.",
-					       streq(arg_root, "/") ? "" : arg_root);
+			return log_error_errno(
+				r,
+				"No kernel module tree under %s/lib/modules: %m; "
+				"pass --root/--kernel.",
+				streq(arg_root, "/") ? "" : arg_root);
 		if (strv_consume(&kvers, k) < 0)
 			return log_oom();
 	}
@@ -529,8 +562,9 @@ int verb_audit(int argc, char *argv[])
 			json_object_array_add(a, kernel_json(&ks[i]));
 		json_object_object_add(o, "kernels", a);
 		json_object_object_add(o, "clean", json_object_new_boolean(clean));
-		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-								     JSON_C_TO_STRING_NOSLASHESCAPE));
+		printf("%s\n", json_object_to_json_string_ext(
+				       o, JSON_C_TO_STRING_PRETTY |
+						  JSON_C_TO_STRING_NOSLASHESCAPE));
 	} else
 		for (size_t i = 0; i < n; i++)
 			print_table(&ks[i]);

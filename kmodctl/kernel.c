@@ -91,7 +91,8 @@ static char *relative_target(const char *link_rel, const char *target_rel)
 
 static int ensure_depmod_conf(bool *ret_changed)
 {
-	_cleanup_free_ char *p = path_join(arg_root, WEAK_UPDATES_CONF), *dir = NULL, *old = NULL;
+	_cleanup_free_ char *p = path_join(arg_root, WEAK_UPDATES_CONF), *dir = NULL,
+			    *old = NULL;
 	int r;
 
 	*ret_changed = false;
@@ -104,9 +105,11 @@ static int ensure_depmod_conf(bool *ret_changed)
 		return log_oom();
 	r = mkdir_p(dir, 0755);
 	if (r >= 0)
-		r = write_file_atomic(p, WEAK_UPDATES_SEARCH, strlen(WEAK_UPDATES_SEARCH), 0644);
+		r = write_file_atomic(p, WEAK_UPDATES_SEARCH, strlen(WEAK_UPDATES_SEARCH),
+				      0644);
 	if (r < 0)
-		return log_error_errno(r, "%s: cannot write: %m; check that the root is writable.", p);
+		return log_error_errno(
+			r, "%s: cannot write: %m; check that the root is writable.", p);
 	*ret_changed = true;
 	return 0;
 }
@@ -114,7 +117,8 @@ static int ensure_depmod_conf(bool *ret_changed)
 static int update_indexes(const char *kver, char **added, char **removed, bool full)
 {
 	_cleanup_(depmod_report_done) DepmodReport rep = {};
-	_cleanup_free_ char *dep = path_join(arg_root, "lib/modules", kver, "modules.dep");
+	_cleanup_free_ char *dep =
+		path_join(arg_root, "lib/modules", kver, "modules.dep");
 	int r;
 
 	if (!dep)
@@ -126,9 +130,11 @@ static int update_indexes(const char *kver, char **added, char **removed, bool f
 	else
 		r = depmod_update(arg_root, kver, added, removed, &rep);
 	if (r < 0)
-		return log_error_errno(r, "%s: cannot update the module indexes: %s; run 'kmodctl "
-					  "depmod --full'.",
-				       strna(rep.error_path), rep.error_message ?: strerror(-r));
+		return log_error_errno(
+			r,
+			"%s: cannot update the module indexes: %s; run 'kmodctl "
+			"depmod --full'.",
+			strna(rep.error_path), rep.error_message ?: strerror(-r));
 	return 0;
 }
 
@@ -168,8 +174,9 @@ static int try_replacements(const char *kver, char **packages, unsigned *ret_ins
 	if (r < 0) {
 		STRV_FOREACH(p, packages) {
 			char *s;
-			if (asprintf(&s, "%s: no repository to take a build for %s from (%s)", *p,
-				     kver, strerror(-r)) < 0 ||
+			if (asprintf(&s,
+				     "%s: no repository to take a build for %s from (%s)",
+				     *p, kver, strerror(-r)) < 0 ||
 			    strv_consume(ret_unresolved, s) < 0)
 				return log_oom();
 		}
@@ -180,13 +187,14 @@ static int try_replacements(const char *kver, char **packages, unsigned *ret_ins
 		char *const one[] = { *p, NULL };
 		PackageRef *grown;
 
-		r = resolver_solve(res, NEED_PACKAGE, one, INSTALL_REASON_DEPENDENCY, NULL, &rr);
+		r = resolver_solve(res, NEED_PACKAGE, one, INSTALL_REASON_DEPENDENCY,
+				   NULL, &rr);
 		if (r < 0 || rr.n_install == 0) {
 			_cleanup_free_ char *why = strv_join(rr.problems, "; ");
 			char *s;
 
-			if (asprintf(&s, "%s: no build for %s in the repositories%s%s", *p, kver,
-				     isempty(why) ? "" : ": ", strempty(why)) < 0 ||
+			if (asprintf(&s, "%s: no build for %s in the repositories%s%s", *p,
+				     kver, isempty(why) ? "" : ": ", strempty(why)) < 0 ||
 			    strv_consume(ret_unresolved, s) < 0)
 				return log_oom();
 			continue;
@@ -199,8 +207,9 @@ static int try_replacements(const char *kver, char **packages, unsigned *ret_ins
 			bool dup = false;
 
 			for (size_t j = 0; j < n_install; j++)
-				dup = dup || (streq(install[j].name, rr.install[i].name) &&
-					      streq(install[j].evr, rr.install[i].evr));
+				dup = dup ||
+				      (streq(install[j].name, rr.install[i].name) &&
+				       streq(install[j].evr, rr.install[i].evr));
 			if (dup)
 				continue;
 			r = package_ref_copy(&rr.install[i], &install[n_install]);
@@ -226,13 +235,15 @@ static int try_replacements(const char *kver, char **packages, unsigned *ret_ins
 }
 
 /* Brings KVER's weak-updates/ in line with what it would load. */
-static int kernel_sync(const char *kver, const char *exclude_kver, bool install, int lock_fd)
+static int kernel_sync(const char *kver, const char *exclude_kver, bool install,
+		       int lock_fd)
 {
 	_cleanup_close_ int own_lock = -EBADF;
 	_cleanup_(audit_kernel_done) AuditKernel a = {};
 	_cleanup_strv_free_ char **added = NULL, **removed = NULL, **replace = NULL,
 				 **unresolved = NULL;
-	_cleanup_free_ char *bad = NULL, *moddir = path_join(arg_root, "lib/modules", kver);
+	_cleanup_free_ char *bad = NULL,
+			    *moddir = path_join(arg_root, "lib/modules", kver);
 	AuditOptions ao = { .symvers = arg_symvers, .exclude_kver = exclude_kver };
 	unsigned linked = 0, kept = 0, shadowed = 0, installed = 0;
 	bool conf_changed = false;
@@ -250,13 +261,15 @@ static int kernel_sync(const char *kver, const char *exclude_kver, bool install,
 		return r;
 	r = audit_kernel(arg_root, kver, &ao, &a, &bad);
 	if (r < 0)
-		return log_error_errno(r, "Cannot check the modules for kernel %s%s%s: %m", kver,
-				       bad ? ": " : "", strempty(bad));
+		return log_error_errno(r,
+				       "Cannot check the modules for kernel %s%s%s: %m",
+				       kver, bad ? ": " : "", strempty(bad));
 	if (!a.symvers_path)
-		log_warning("Kernel %s has no Module.symvers: symbols of vmlinux cannot be verified, "
-			    "so no module that needs them is linked; install its headers or pass "
-			    "--symvers.",
-			    kver);
+		log_warning(
+			"Kernel %s has no Module.symvers: symbols of vmlinux cannot be verified, "
+			"so no module that needs them is linked; install its headers or pass "
+			"--symvers.",
+			kver);
 
 	STRV_FOREACH(d, a.dangling) {
 		_cleanup_free_ char *p = path_join(moddir, *d);
@@ -283,7 +296,8 @@ static int kernel_sync(const char *kver, const char *exclude_kver, bool install,
 				kept++;
 				continue;
 			}
-			if (m->kabi.verdict == KABI_UNKNOWN && !m->kabi.shadowed_by && !a.symvers_path) {
+			if (m->kabi.verdict == KABI_UNKNOWN && !m->kabi.shadowed_by &&
+			    !a.symvers_path) {
 				/* not proven wrong: keep what was proven with Module.symvers before */
 				printf("  kept link %s: cannot be verified without Module.symvers\n",
 				       m->path);
@@ -293,11 +307,13 @@ static int kernel_sync(const char *kver, const char *exclude_kver, bool install,
 			if (unlink(p) < 0)
 				return log_error_errno(errno, "%s: cannot remove: %m", p);
 			printf("  removed link %s: %s\n", m->path,
-			       m->kabi.shadowed_by ? "the kernel has its own build"
-						   : kabi_verdict_to_string(m->kabi.verdict));
+			       m->kabi.shadowed_by ?
+				       "the kernel has its own build" :
+				       kabi_verdict_to_string(m->kabi.verdict));
 			if (strv_extend(&removed, m->path) < 0)
 				return log_oom();
-			if (!m->kabi.shadowed_by && m->package && !strv_contains(replace, m->package) &&
+			if (!m->kabi.shadowed_by && m->package &&
+			    !strv_contains(replace, m->package) &&
 			    strv_extend(&replace, m->package) < 0)
 				return log_oom();
 			continue;
@@ -310,8 +326,8 @@ static int kernel_sync(const char *kver, const char *exclude_kver, bool install,
 		}
 		if (ok) {
 			const char *below = strchr(m->path, '/');
-			_cleanup_free_ char *rel = NULL, *link_rel = NULL, *abs = NULL, *dir = NULL,
-					    *target = NULL;
+			_cleanup_free_ char *rel = NULL, *link_rel = NULL, *abs = NULL,
+					    *dir = NULL, *target = NULL;
 
 			rel = path_join("weak-updates", below ? below + 1 : m->path);
 			link_rel = rel ? path_join("lib/modules", kver, rel) : NULL;
@@ -336,18 +352,21 @@ static int kernel_sync(const char *kver, const char *exclude_kver, bool install,
 			continue;
 		}
 		if (m->package) {
-			if (!strv_contains(replace, m->package) && strv_extend(&replace, m->package) < 0)
+			if (!strv_contains(replace, m->package) &&
+			    strv_extend(&replace, m->package) < 0)
 				return log_oom();
 		} else {
 			char *s;
-			_cleanup_free_ char *why = m->kabi.n_problems > 0
-							   ? kabi_problem_describe(&m->kabi.problems[0])
-							   : NULL;
+			_cleanup_free_ char *why =
+				m->kabi.n_problems > 0 ?
+					kabi_problem_describe(&m->kabi.problems[0]) :
+					NULL;
 
-			if (asprintf(&s, "%s (%s, built for %s, not owned by any package): %s%s%s",
+			if (asprintf(&s,
+				     "%s (%s, built for %s, not owned by any package): %s%s%s",
 				     m->name, m->file, m->origin_kver,
-				     kabi_verdict_to_string(m->kabi.verdict), why ? ": " : "",
-				     strempty(why)) < 0 ||
+				     kabi_verdict_to_string(m->kabi.verdict),
+				     why ? ": " : "", strempty(why)) < 0 ||
 			    strv_consume(&unresolved, s) < 0)
 				return log_oom();
 		}
@@ -373,7 +392,8 @@ static int kernel_sync(const char *kver, const char *exclude_kver, bool install,
 		STRV_FOREACH(p, replace) {
 			char *s;
 			if (asprintf(&s, "%s: incompatible with %s%s", *p, kver,
-				     install ? "" : " (--no-install: not looked up)") < 0 ||
+				     install ? "" : " (--no-install: not looked up)") <
+				    0 ||
 			    strv_consume(&unresolved, s) < 0)
 				return log_oom();
 		}
@@ -446,7 +466,8 @@ static int kernel_remove(const char *kver)
 {
 	_cleanup_close_ int lock = -EBADF;
 	_cleanup_strv_free_ char **kvers = NULL, **own = NULL;
-	_cleanup_free_ char *moddir = path_join(arg_root, "lib/modules", kver), *flavour = NULL;
+	_cleanup_free_ char *moddir = path_join(arg_root, "lib/modules", kver),
+			    *flavour = NULL;
 	int r;
 
 	if (!moddir)
@@ -547,7 +568,8 @@ int verb_kernel(int argc, char *argv[])
 		}
 	}
 	if (argc - optind != 2) {
-		log_error("Expected 'add KVER' or 'remove KVER'; see 'kmodctl kernel --help'.");
+		log_error(
+			"Expected 'add KVER' or 'remove KVER'; see 'kmodctl kernel --help'.");
 		return EXIT_USAGE;
 	}
 	action = argv[optind];
@@ -562,7 +584,8 @@ int verb_kernel(int argc, char *argv[])
 
 	if (streq(action, "add")) {
 		if (access(moddir, F_OK) < 0)
-			return log_error_errno(errno, "%s: %m; install kernel %s first.", moddir, kver);
+			return log_error_errno(errno, "%s: %m; install kernel %s first.",
+					       moddir, kver);
 		r = kernel_sync(kver, NULL, !arg_no_install, -EBADF);
 	} else
 		r = kernel_remove(kver);

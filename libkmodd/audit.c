@@ -201,7 +201,8 @@ static bool kernel_running(const char *root, const char *kver)
 		return uname(&u) >= 0 && streq(u.release, kver);
 	}
 	/* an image: what its /proc says, when a test or a chroot provides one */
-	return read_line_file(root, "proc/sys/kernel/osrelease", &rel) >= 0 && streq(rel, kver);
+	return read_line_file(root, "proc/sys/kernel/osrelease", &rel) >= 0 &&
+	       streq(rel, kver);
 }
 
 typedef struct Owner {
@@ -308,8 +309,8 @@ static int load_blacklist(ModTree *t, char ***ret)
 
 typedef struct Entry {
 	const Module *module;
-	char *path;  /* relative to its tree */
-	char *file;  /* relative to the root */
+	char *path; /* relative to its tree */
+	char *file; /* relative to the root */
 	char *abs;
 	char *origin;
 	AuditSource source;
@@ -327,8 +328,8 @@ static void entries_free(Entry *e, size_t n)
 }
 
 static int entry_add(Entry **l, size_t *n, size_t *allocated, const char *root,
-		     const Module *m, const char *kver, const char *file_kver, const char *relfile,
-		     AuditSource source)
+		     const Module *m, const char *kver, const char *file_kver,
+		     const char *relfile, AuditSource source)
 {
 	Entry *e;
 
@@ -370,10 +371,10 @@ static char *link_target_rel(const char *root, const char *abs)
 /* The modules installed for another kernel: listed first, read by a worker thread while the
  * kernel's own tree is read (each tree has its own libkmod context). */
 typedef struct OtherJob {
-	ModTree *tree;   /* owned by the AuditKernel's others[] */
+	ModTree *tree; /* owned by the AuditKernel's others[] */
 	char *kver;
-	char **files;    /* relative to the tree */
-	Module **read;   /* per file, NULL when unreadable */
+	char **files; /* relative to the tree */
+	Module **read; /* per file, NULL when unreadable */
 	int *errors;
 } OtherJob;
 
@@ -403,7 +404,8 @@ static void *others_read(void *userdata)
 		OtherJob *j = &w->jobs[i];
 
 		for (size_t f = 0; j->files && j->files[f]; f++)
-			j->errors[f] = modtree_read_module(j->tree, j->files[f], &j->read[f]);
+			j->errors[f] =
+				modtree_read_module(j->tree, j->files[f], &j->read[f]);
 	}
 	return NULL;
 }
@@ -443,7 +445,8 @@ static int others_prepare(const char *root, const char *kver, const char *exclud
 			continue;
 		r = modtree_open(root, *k, 0, &ot, NULL);
 		if (r < 0) {
-			r = add_warning(&a->warnings, "lib/modules/%s: cannot open the tree: %s", *k,
+			r = add_warning(&a->warnings,
+					"lib/modules/%s: cannot open the tree: %s", *k,
 					ERRNO_NAME(-r));
 			if (r < 0)
 				goto fail;
@@ -491,8 +494,8 @@ fail:
 	return r;
 }
 
-int audit_kernel(const char *root, const char *kver, const AuditOptions *o, AuditKernel *ret,
-		 char **ret_error_path)
+int audit_kernel(const char *root, const char *kver, const AuditOptions *o,
+		 AuditKernel *ret, char **ret_error_path)
 {
 	_cleanup_(audit_kernel_done) AuditKernel a = {};
 	_cleanup_hashmap_free_ Hashmap *owners = NULL, *seen = NULL;
@@ -546,7 +549,8 @@ int audit_kernel(const char *root, const char *kver, const AuditOptions *o, Audi
 	r = kabi_kernel_new(a.tree, &a.kabi);
 	if (r < 0)
 		goto finish;
-	if (kabi_kernel_vermagic(a.kabi) && !(a.vermagic = strdup(kabi_kernel_vermagic(a.kabi)))) {
+	if (kabi_kernel_vermagic(a.kabi) &&
+	    !(a.vermagic = strdup(kabi_kernel_vermagic(a.kabi)))) {
 		r = -ENOMEM;
 		goto finish;
 	}
@@ -633,7 +637,8 @@ int audit_kernel(const char *root, const char *kver, const AuditOptions *o, Audi
 		OtherJob *j = &jobs[i];
 
 		for (size_t f = 0; j->files && j->files[f]; f++) {
-			_cleanup_free_ char *rel = path_join("lib/modules", j->kver, j->files[f]);
+			_cleanup_free_ char *rel =
+				path_join("lib/modules", j->kver, j->files[f]);
 			Module *m = TAKE_PTR(j->read[f]);
 
 			if (!rel) {
@@ -642,7 +647,8 @@ int audit_kernel(const char *root, const char *kver, const AuditOptions *o, Audi
 				goto finish;
 			}
 			if (j->errors[f] < 0) {
-				r = add_warning(&a.warnings, "%s: not a readable module (%s), skipped",
+				r = add_warning(&a.warnings,
+						"%s: not a readable module (%s), skipped",
 						rel, ERRNO_NAME(-j->errors[f]));
 				if (r < 0)
 					goto finish;
@@ -653,8 +659,8 @@ int audit_kernel(const char *root, const char *kver, const AuditOptions *o, Audi
 				continue;
 			}
 			j->tree->modules[j->tree->n_modules++] = m;
-			r = entry_add(&ent, &n_ent, &alloc_ent, root, m, j->kver, j->kver, j->files[f],
-				      AUDIT_SOURCE_CANDIDATE);
+			r = entry_add(&ent, &n_ent, &alloc_ent, root, m, j->kver, j->kver,
+				      j->files[f], AUDIT_SOURCE_CANDIDATE);
 			if (r < 0)
 				goto finish;
 		}
@@ -678,8 +684,9 @@ int audit_kernel(const char *root, const char *kver, const AuditOptions *o, Audi
 	r = load_owners(root, &owners, &a.database);
 	if (r < 0) {
 		/* no packages then; say why */
-		r = add_warning(&a.warnings, "installed database: %s, no package ownership shown",
-				 ERRNO_NAME(-r));
+		r = add_warning(&a.warnings,
+				"installed database: %s, no package ownership shown",
+				ERRNO_NAME(-r));
 		if (r < 0)
 			goto finish;
 	}

@@ -81,9 +81,9 @@ typedef struct TreeExport {
 
 struct KabiKernel {
 	ModTree *tree;
-	Hashmap *chosen;  /* name -> const Module* */
+	Hashmap *chosen; /* name -> const Module* */
 	Hashmap *exports; /* symbol -> TreeExport* (owned) */
-	Hashmap *own;     /* path -> const Module*: the tree's modules, weak-updates/ aside */
+	Hashmap *own; /* path -> const Module*: the tree's modules, weak-updates/ aside */
 	const char *vermagic;
 };
 
@@ -243,9 +243,9 @@ typedef struct Group {
 	KabiKernel *k;
 	Cand *cands;
 	size_t n;
-	Hashmap *by_name;  /* name -> Cand* of the candidate that may join */
+	Hashmap *by_name; /* name -> Cand* of the candidate that may join */
 	Hashmap *cexports; /* symbol -> Cand* (active ones), rebuilt each round */
-	Hashmap *users;    /* symbol -> UserList* */
+	Hashmap *users; /* symbol -> UserList* */
 } Group;
 
 static int cand_add_problem(Cand *c, KabiProblem *p)
@@ -259,13 +259,15 @@ static int cand_add_problem(Cand *c, KabiProblem *p)
 	return 0;
 }
 
-static int add_simple(Cand *c, KabiProblemKind kind, const char *symbol, const char *provider,
-		      const char *user, uint32_t want, uint32_t have, bool has_have)
+static int add_simple(Cand *c, KabiProblemKind kind, const char *symbol,
+		      const char *provider, const char *user, uint32_t want,
+		      uint32_t have, bool has_have)
 {
 	KabiProblem p = { .kind = kind, .want = want, .have = have, .has_have = has_have };
 
 	if ((symbol && !(p.symbol = strdup(symbol))) ||
-	    (provider && !(p.provider = strdup(provider))) || (user && !(p.user = strdup(user)))) {
+	    (provider && !(p.provider = strdup(provider))) ||
+	    (user && !(p.user = strdup(user)))) {
 		problem_done(&p);
 		return -ENOMEM;
 	}
@@ -284,9 +286,12 @@ static bool cand_weak(Group *g, Cand *c, const char *symbol)
 		if (kmod_module_new_from_path(g->k->tree->ctx, c->path, &km) >= 0 &&
 		    kmod_module_get_dependency_symbols(km, &l) >= 0) {
 			kmod_list_foreach(i, l)
-				if (kmod_module_dependency_symbol_get_bind(i) == KMOD_SYMBOL_WEAK)
-					(void)strv_extend(&c->weak,
-							  kmod_module_dependency_symbol_get_symbol(i));
+				if (kmod_module_dependency_symbol_get_bind(i) ==
+				    KMOD_SYMBOL_WEAK)
+					(void)strv_extend(
+						&c->weak,
+						kmod_module_dependency_symbol_get_symbol(
+							i));
 			kmod_module_dependency_symbols_free_list(l);
 		}
 	}
@@ -295,8 +300,8 @@ static bool cand_weak(Group *g, Cand *c, const char *symbol)
 
 /* Who exports symbol now: vmlinux, an active candidate, or a module of the kernel's tree
  * that no active candidate replaces. 1 found, 0 not. */
-static int provider_of(Group *g, const char *symbol, uint32_t *ret_crc, const char **ret_name,
-		       Cand **ret_cand)
+static int provider_of(Group *g, const char *symbol, uint32_t *ret_crc,
+		       const char **ret_name, Cand **ret_cand)
 {
 	const Symvers *sv = g->k->tree->symvers;
 	const SymversEntry *e;
@@ -347,11 +352,13 @@ static int check_requires(Group *g, Cand *c)
 		if (r == 0) {
 			if (cand_weak(g, c, sym))
 				continue;
-			r = add_simple(c, g->k->tree->symvers ? KABI_PROBLEM_MISSING
-							      : KABI_PROBLEM_UNVERIFIABLE,
+			r = add_simple(c,
+				       g->k->tree->symvers ? KABI_PROBLEM_MISSING :
+							     KABI_PROBLEM_UNVERIFIABLE,
 				       sym, NULL, NULL, want, 0, false);
 		} else if (have != want)
-			r = add_simple(c, KABI_PROBLEM_CRC, sym, name, NULL, want, have, true);
+			r = add_simple(c, KABI_PROBLEM_CRC, sym, name, NULL, want, have,
+				       true);
 		else
 			r = 0;
 		if (r < 0)
@@ -392,11 +399,11 @@ static int check_breaks(Group *g, Cand *c)
 			if (found && have == l->users[u].want)
 				continue;
 			if (found && pc)
-				r = add_simple(pc, KABI_PROBLEM_BREAKS, sym, name, um->name,
-					       l->users[u].want, have, true);
+				r = add_simple(pc, KABI_PROBLEM_BREAKS, sym, name,
+					       um->name, l->users[u].want, have, true);
 			else if (!found)
-				r = add_simple(c, KABI_PROBLEM_BREAKS, sym, NULL, um->name,
-					       l->users[u].want, 0, false);
+				r = add_simple(c, KABI_PROBLEM_BREAKS, sym, NULL,
+					       um->name, l->users[u].want, 0, false);
 			else
 				r = 0;
 			if (r < 0)
@@ -556,7 +563,8 @@ static int check_alone(Group *g, Cand *c, KabiResult *res)
 		}
 	}
 	if (m->n_requires == 0)
-		return add_simple(c, KABI_PROBLEM_NO_VERSIONS, NULL, NULL, NULL, 0, 0, false);
+		return add_simple(c, KABI_PROBLEM_NO_VERSIONS, NULL, NULL, NULL, 0, 0,
+				  false);
 	return 0;
 }
 
@@ -705,17 +713,22 @@ char *kabi_problem_describe(const KabiProblem *p)
 		r = asprintf(&s, "missing symbol %s", p->symbol);
 		break;
 	case KABI_PROBLEM_CRC:
-		r = asprintf(&s, "CRC mismatch on %s: kernel has 0x%08x (%s), module wants 0x%08x",
-			     p->symbol, p->have, strna(p->provider), p->want);
+		r = asprintf(
+			&s,
+			"CRC mismatch on %s: kernel has 0x%08x (%s), module wants 0x%08x",
+			p->symbol, p->have, strna(p->provider), p->want);
 		break;
 	case KABI_PROBLEM_UNVERIFIABLE:
-		r = asprintf(&s, "%s: unverifiable (no module exports it, and without "
-				 "Module.symvers vmlinux's exports are unknown)",
+		r = asprintf(&s,
+			     "%s: unverifiable (no module exports it, and without "
+			     "Module.symvers vmlinux's exports are unknown)",
 			     p->symbol);
 		break;
 	case KABI_PROBLEM_NO_VERSIONS:
-		r = asprintf(&s, "no __versions section: built without CONFIG_MODVERSIONS, so its "
-				 "symbol versions cannot be checked (the kernel would need --force)");
+		r = asprintf(
+			&s,
+			"no __versions section: built without CONFIG_MODVERSIONS, so its "
+			"symbol versions cannot be checked (the kernel would need --force)");
 		break;
 	case KABI_PROBLEM_VERMAGIC:
 		r = asprintf(&s, "vermagic '%s' does not match the kernel's '%s'",
@@ -723,12 +736,14 @@ char *kabi_problem_describe(const KabiProblem *p)
 		break;
 	case KABI_PROBLEM_BREAKS:
 		if (p->has_have)
-			r = asprintf(&s, "would break %s: it wants %s with CRC 0x%08x, this "
-					 "module exports 0x%08x",
+			r = asprintf(&s,
+				     "would break %s: it wants %s with CRC 0x%08x, this "
+				     "module exports 0x%08x",
 				     p->user, p->symbol, p->want, p->have);
 		else
-			r = asprintf(&s, "would break %s: it needs %s, which this module does "
-					 "not export",
+			r = asprintf(&s,
+				     "would break %s: it needs %s, which this module does "
+				     "not export",
 				     p->user, p->symbol);
 		break;
 	case _KABI_PROBLEM_KIND_MAX:

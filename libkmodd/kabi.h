@@ -38,13 +38,14 @@ typedef enum KabiVerdict {
 const char *kabi_verdict_to_string(KabiVerdict v);
 
 typedef enum KabiProblemKind {
-	KABI_PROBLEM_MISSING,      /* nothing available exports symbol */
-	KABI_PROBLEM_CRC,          /* provider exports symbol with have, the module wants want */
+	KABI_PROBLEM_MISSING, /* nothing available exports symbol */
+	KABI_PROBLEM_CRC, /* provider exports symbol with have, the module wants want */
 	KABI_PROBLEM_UNVERIFIABLE, /* no Module.symvers and no module exports symbol */
-	KABI_PROBLEM_NO_VERSIONS,  /* the module has no __versions (built without modversions) */
-	KABI_PROBLEM_VERMAGIC,     /* vermagic differs beyond the release: have (kernel), want */
-	KABI_PROBLEM_BREAKS,       /* replacing the kernel's module would break user: symbol
-				    * missing (has_have false) or exported with have, user wants want */
+	KABI_PROBLEM_NO_VERSIONS, /* the module has no __versions (built without modversions) */
+	KABI_PROBLEM_VERMAGIC, /* vermagic differs beyond the release: have (kernel), want */
+	/* replacing the kernel's module would break user: symbol missing (has_have false)
+	 * or exported with have where user wants want */
+	KABI_PROBLEM_BREAKS,
 	_KABI_PROBLEM_KIND_MAX,
 	_KABI_PROBLEM_KIND_INVALID = -EINVAL,
 } KabiProblemKind;
@@ -54,10 +55,11 @@ const char *kabi_problem_kind_to_string(KabiProblemKind k);
 
 typedef struct KabiProblem {
 	KabiProblemKind kind;
-	char *symbol;   /* NULL for NO_VERSIONS and VERMAGIC */
+	char *symbol; /* NULL for NO_VERSIONS and VERMAGIC */
 	char *provider; /* CRC/BREAKS: "vmlinux" or the exporting module's name */
-	char *user;     /* BREAKS: the kernel's module that would be refused */
-	char *want_text, *have_text; /* VERMAGIC: the module's and the kernel's vermagic */
+	char *user; /* BREAKS: the kernel's module that would be refused */
+	char *want_text; /* VERMAGIC: the module's vermagic */
+	char *have_text; /* VERMAGIC: the kernel's */
 	uint32_t want, have;
 	bool has_have;
 } KabiProblem;
@@ -66,9 +68,9 @@ typedef struct KabiResult {
 	KabiVerdict verdict;
 	KabiProblem *problems;
 	size_t n_problems;
-	unsigned round;          /* the round a failed candidate left the group (1-based) */
+	unsigned round; /* the round a failed candidate left the group (1-based) */
 	const char *shadowed_by; /* path of the kernel's own module of that name, or NULL */
-	bool vermagic_differs;   /* the release part differs (expected for another kernel) */
+	bool vermagic_differs; /* the release part differs (expected for another kernel) */
 } KabiResult;
 
 void kabi_result_done(KabiResult *r);

@@ -7,8 +7,8 @@
  * C (3), user.ko needing C (3), and updates/own.ko (its own KMP of "own"). */
 #define VERMAGIC "6.1.0-54-amd64 SMP preempt mod_unload modversions "
 
-static Module *mod(const char *name, const char *path, const char *vermagic, const char *exports,
-		   const char *requires)
+static Module *mod(const char *name, const char *path, const char *vermagic,
+		   const char *exports, const char *requires)
 {
 	Module *m = calloc(1, sizeof(Module));
 	_cleanup_strv_free_ char **e = NULL, **q = NULL;
@@ -24,12 +24,14 @@ static Module *mod(const char *name, const char *path, const char *vermagic, con
 	STRV_FOREACH(s, e) {
 		char *eq = strchr(*s, '=');
 		*eq = 0;
-		m->exports[m->n_exports++] = (SymbolCrc){ strdup(*s), strtoul(eq + 1, NULL, 16) };
+		m->exports[m->n_exports++] =
+			(SymbolCrc){ strdup(*s), strtoul(eq + 1, NULL, 16) };
 	}
 	STRV_FOREACH(s, q) {
 		char *eq = strchr(*s, '=');
 		*eq = 0;
-		m->requires[m->n_requires++] = (SymbolCrc){ strdup(*s), strtoul(eq + 1, NULL, 16) };
+		m->requires[m->n_requires++] =
+			(SymbolCrc){ strdup(*s), strtoul(eq + 1, NULL, 16) };
 	}
 	return m;
 }
@@ -41,9 +43,11 @@ static ModTree *tree_new(bool with_symvers)
 	ModTree *t = calloc(1, sizeof(ModTree));
 
 	t->modules = calloc(4, sizeof(Module *));
-	t->modules[t->n_modules++] = mod("core", "kernel/core.ko", VERMAGIC, "C=3", "A=1");
+	t->modules[t->n_modules++] =
+		mod("core", "kernel/core.ko", VERMAGIC, "C=3", "A=1");
 	t->modules[t->n_modules++] = mod("own", "updates/own.ko", VERMAGIC, "", "A=1");
-	t->modules[t->n_modules++] = mod("user", "kernel/user.ko", VERMAGIC, "", "A=1 C=3");
+	t->modules[t->n_modules++] =
+		mod("user", "kernel/user.ko", VERMAGIC, "", "A=1 C=3");
 	if (with_symvers)
 		(void)symvers_parse("test", sv, sizeof(sv) - 1, &t->symvers, NULL);
 	return t;
@@ -70,7 +74,8 @@ static const KabiResult *find(const KabiResult *r, Module **c, size_t n, const c
 static bool has_problem(const KabiResult *r, KabiProblemKind kind, const char *symbol)
 {
 	for (size_t i = 0; i < r->n_problems; i++)
-		if (r->problems[i].kind == kind && streq_ptr(r->problems[i].symbol, symbol))
+		if (r->problems[i].kind == kind &&
+		    streq_ptr(r->problems[i].symbol, symbol))
 			return true;
 	return false;
 }
@@ -109,11 +114,13 @@ TEST(group)
 	r = find(res, c, n, "ok1");
 	ASSERT_TRUE(r->verdict == KABI_OK && r->n_problems == 0 && r->vermagic_differs);
 	r = find(res, c, n, "crc1");
-	ASSERT_TRUE(r->verdict == KABI_CRC_MISMATCH && has_problem(r, KABI_PROBLEM_CRC, "B"));
+	ASSERT_TRUE(r->verdict == KABI_CRC_MISMATCH &&
+		    has_problem(r, KABI_PROBLEM_CRC, "B"));
 	ASSERT_TRUE(r->problems[0].have == 2 && r->problems[0].want == 9 && r->round == 1);
 	ASSERT_STREQ(r->problems[0].provider, "vmlinux");
 	r = find(res, c, n, "miss1");
-	ASSERT_TRUE(r->verdict == KABI_MISSING_SYMBOL && has_problem(r, KABI_PROBLEM_MISSING, "Z"));
+	ASSERT_TRUE(r->verdict == KABI_MISSING_SYMBOL &&
+		    has_problem(r, KABI_PROBLEM_MISSING, "Z"));
 	/* candidates provide symbols to each other */
 	ASSERT_TRUE(find(res, c, n, "grp_a")->verdict == KABI_OK);
 	ASSERT_TRUE(find(res, c, n, "grp_b")->verdict == KABI_OK);
@@ -123,10 +130,12 @@ TEST(group)
 	ASSERT_TRUE(r->verdict == KABI_MISSING_SYMBOL && r->round == 2);
 	/* replacing core would break the kernel's user.ko */
 	r = find(res, c, n, "core");
-	ASSERT_TRUE(r->verdict == KABI_CRC_MISMATCH && has_problem(r, KABI_PROBLEM_BREAKS, "C"));
+	ASSERT_TRUE(r->verdict == KABI_CRC_MISMATCH &&
+		    has_problem(r, KABI_PROBLEM_BREAKS, "C"));
 	ASSERT_STREQ(r->problems[0].user, "user");
 	r = find(res, c, n, "nover");
-	ASSERT_TRUE(r->verdict == KABI_UNKNOWN && has_problem(r, KABI_PROBLEM_NO_VERSIONS, NULL));
+	ASSERT_TRUE(r->verdict == KABI_UNKNOWN &&
+		    has_problem(r, KABI_PROBLEM_NO_VERSIONS, NULL));
 	r = find(res, c, n, "vm");
 	ASSERT_TRUE(r->verdict == KABI_VERMAGIC_MISMATCH);
 	/* the kernel has its own build of "own" */
@@ -136,8 +145,9 @@ TEST(group)
 	ASSERT_TRUE(res[n].verdict == KABI_OK && !res[n].shadowed_by);
 
 	for (size_t i = 0; i <= n; i++) {
-		_cleanup_free_ char *d = res[i].n_problems ? kabi_problem_describe(&res[i].problems[0])
-							   : NULL;
+		_cleanup_free_ char *d =
+			res[i].n_problems ? kabi_problem_describe(&res[i].problems[0]) :
+					    NULL;
 		ASSERT_TRUE(res[i].n_problems == 0 || d);
 	}
 	kabi_results_free(res, n + 1);
