@@ -189,7 +189,7 @@ libs_of() { # BINARY...: its shared libraries and the dynamic loader, by ldd
 	done | LC_ALL=C sort -u
 }
 
-SYS_BINS=(/bin/dash /bin/kmod /lib/systemd/systemd-udevd /bin/udevadm /usr/bin/jq)
+SYS_BINS=(/bin/dash /bin/kmod /lib/systemd/systemd-udevd /bin/udevadm /usr/bin/jq /lib/systemd/systemd /bin/systemctl)
 sys_files() {
 	local f
 	echo /bin/busybox
