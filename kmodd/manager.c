@@ -60,6 +60,15 @@ usec_t now_monotonic(void)
 	return (usec_t)ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / 1000;
 }
 
+static char *strstrip_newline(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n > 0 && s[n - 1] == '\n')
+		s[--n] = 0;
+	return s;
+}
+
 /* ---- jobs ---- */
 
 Job *job_new(JobKind kind)
@@ -266,6 +275,17 @@ static usec_t timespec_usec(const struct timespec *ts)
 	return (usec_t)ts->tv_sec * USEC_PER_SEC + ts->tv_nsec / 1000;
 }
 
+/* libkmod's messages go into ours, at debug level: kmodd reports what matters itself. */
+static void kmod_log(void *data, int priority, const char *file, int line, const char *fn,
+		     const char *format, va_list args)
+{
+	_cleanup_free_ char *msg = NULL;
+
+	if (log_get_max_level() < LOG_DEBUG || vasprintf(&msg, format, args) < 0)
+		return;
+	log_debug("libkmod: %s: %s", fn, strstrip_newline(msg));
+}
+
 static int kmod_ctx_new_root(const char *root, const char *kver, struct kmod_ctx **ret)
 {
 	_cleanup_free_ char *dir = path_join(root, "lib/modules", kver);
@@ -281,6 +301,8 @@ static int kmod_ctx_new_root(const char *root, const char *kver, struct kmod_ctx
 	ctx = kmod_new(dir, configs);
 	if (!ctx)
 		return -ENOMEM;
+	kmod_set_log_fn(ctx, kmod_log, NULL);
+	kmod_set_log_priority(ctx, log_get_max_level() >= LOG_DEBUG ? LOG_DEBUG : LOG_ERR);
 	(void)kmod_load_resources(ctx);
 	*ret = ctx;
 	return 0;
