@@ -762,6 +762,8 @@ static void job_complete(Manager *m, Job *j)
 	job_free(j);
 }
 
+static void manager_reload(Manager *m);
+
 static int on_worker_done(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	Manager *m = userdata;
@@ -780,6 +782,8 @@ static int on_worker_done(sd_event_source *s, int fd, uint32_t revents, void *us
 		(void)sd_event_exit(m->event, 0);
 		return 0;
 	}
+	if (m->reload_pending)
+		manager_reload(m);
 	if (m->rescan_pending && m->queue_len == 0)
 		manager_schedule_rescan(m);
 	manager_start_next(m);
@@ -1132,19 +1136,33 @@ static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *
 	return sd_event_exit(m->event, 0);
 }
 
-static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+static void manager_reload(Manager *m)
 {
-	Manager *m = userdata;
 	_cleanup_strv_free_ char **warnings = NULL;
 	DaemonConfig c;
 
-	if (daemon_config_load(&c, m->root, &warnings) < 0)
-		return 0;
+	m->reload_pending = false;
+	if (daemon_config_load(&c, m->root, &warnings) < 0) {
+		daemon_config_done(&c);
+		log_warning("Cannot reread the configuration, keeping the old one.");
+		return;
+	}
 	STRV_FOREACH(w, warnings)
 		log_warning("%s", *w);
 	daemon_config_done(&m->config);
 	m->config = c;
 	log_info("Configuration reloaded.");
+}
+
+static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	Manager *m = userdata;
+
+	/* the worker reads the configuration: swap it only between jobs */
+	if (m->running)
+		m->reload_pending = true;
+	else
+		manager_reload(m);
 	return 0;
 }
 

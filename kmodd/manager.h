@@ -158,6 +158,7 @@ struct Manager {
 	usec_t started;
 	bool stopping;
 	bool exit_requested;
+	bool reload_pending; /* SIGHUP while the worker reads the configuration */
 };
 
 int manager_new(const char *root, const char *kver, Manager **ret);
