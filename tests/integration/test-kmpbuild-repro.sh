@@ -22,7 +22,7 @@ else
 	fail build-again "$(tail -n 3 <<<"$out" | tr '\n' ' ')"
 	finish
 fi
-sums() { (cd "$1" && find . -type f ! -name .complete -printf '%P\n' | sort | xargs sha256sum); }
+sums() { (cd "$1" && find . -type f ! -name .complete ! -name .used -printf '%P\n' | sort | xargs sha256sum); }
 sums "$repo" >"$T/a"
 sums "$T/again" >"$T/b"
 if cmp -s "$T/a" "$T/b"; then
