@@ -1477,8 +1477,8 @@ void manager_log_event(Manager *m, EventKind kind, const Job *j, const char *fmt
 		else
 			snprintf(durations[p], sizeof(durations[p]), "%s_USEC=", name);
 	}
-	if (kind != EVENT_SEEN || log_get_max_level() >= LOG_DEBUG)
-		(void)sd_journal_send("MESSAGE=%s", msg, "MESSAGE_ID=%s", event_message_ids[kind],
+	/* "device seen" is sent at debug priority: journald keeps it, the console does not show it */
+	(void)sd_journal_send("MESSAGE=%s", msg, "MESSAGE_ID=%s", event_message_ids[kind],
 				      "PRIORITY=%i", event_priorities[kind], "MODALIAS=%s",
 				      strempty(j->modalias), "DEVPATH=%s", strempty(j->devpath),
 				      "PACKAGE=%s", strempty(pkgs), "MODULE=%s", strempty(mods),

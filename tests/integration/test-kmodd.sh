@@ -10,6 +10,15 @@ source "$(dirname "$0")/lib-repo.sh"
 source "$(dirname "$0")/lib-kmodd.sh"
 
 t=$(mktmp)
+# no journald here: a stand-in receives what kmodd sends with sd_journal_send()
+JSOCK=/run/systemd/journal/socket
+jpid=
+if [ ! -e "$JSOCK" ] && mkdir -p "$(dirname "$JSOCK")" 2>/dev/null; then
+	python3 "$SRC/tests/integration/journal-listener.py" "$JSOCK" "$t/journal.jsonl" &
+	jpid=$!
+	for i in $(seq 50); do [ -S "$JSOCK" ] && break; sleep 0.1; done
+	trap 'kill $jpid 2>/dev/null; rm -f "$JSOCK"; kmodd_kill; _repo_stop_all; _cleanup' EXIT
+fi
 if ! kmodd_root "$t" >"$t/setup.log" 2>&1; then
 	fail setup "$(tail -n 3 "$t/setup.log")"
 	finish
@@ -36,6 +45,16 @@ check e1000-in-updates test -f "$ROOT/lib/modules/$KVER54/updates/drivers/net/et
 check e1000-modprobe-finds-it sh -c "modprobe -d '$ROOT' -S $KVER54 --show-depends '$E1000' | grep -q updates/drivers/net/ethernet/intel/e1000/e1000.ko"
 check e1000-timeline jq -e '.parameters.timelineMs | (.decided <= .resolved) and (.resolved <= .downloaded) and (.downloaded <= .installed) and (.installed <= .indexed) and (.indexed <= .loaded)' "$t/e1000.json"
 echo "# e1000 timeline (ms): $(jq -c '.parameters.timelineMs | del(.receivedUsec)' "$t/e1000.json")"
+if [ -n "$jpid" ]; then
+	# the journal: one message per kind, with the device, package, module, result and durations
+	jq -c --arg m "$E1000" 'select(.MODALIAS == $m)' "$t/journal.jsonl" >"$t/e1000-journal.jsonl"
+	check journal-seen jq -e -s 'map(select(.MESSAGE_ID == "5c3a1b0e4b7f4a4c9d2e8f6a1b3c5d70" and .PRIORITY == "7" and .RESULT == "pending")) | length == 1' "$t/e1000-journal.jsonl"
+	check journal-resolved jq -e -s 'map(select(.MESSAGE_ID == "5c3a1b0e4b7f4a4c9d2e8f6a1b3c5d71" and .PACKAGE == "e1000-kmp-amd64-6.1.190-1.x86_64")) | length == 1' "$t/e1000-journal.jsonl"
+	check journal-installed jq -e -s 'map(select(.MESSAGE_ID == "5c3a1b0e4b7f4a4c9d2e8f6a1b3c5d72" and .RESULT == "installed" and .DEVPATH == "/devices/pci0000:00/0000:00:03.0")) | length == 1' "$t/e1000-journal.jsonl"
+	check journal-loaded jq -e -s 'map(select(.MESSAGE_ID == "5c3a1b0e4b7f4a4c9d2e8f6a1b3c5d73" and .MODULE == "e1000" and (.LOADED_USEC | tonumber) > 0 and (.RESOLVED_USEC | tonumber) > 0 and (.INDEXED_USEC | tonumber) > 0 and .PRIORITY == "5")) | length == 1' "$t/e1000-journal.jsonl"
+else
+	skip journal "a journald socket exists here; the stand-in is not started"
+fi
 check e1000-why sh -c "'$KMODCTL' --root '$ROOT' why e1000-kmp-amd64 | grep -qi hotplug"
 check verify-after-e1000 "$KMODCTL" --root "$ROOT" verify
 vl HandleModalias "{\"modalias\":\"$E1000\"}" >/dev/null
@@ -58,6 +77,8 @@ check watchdog-refused [ "$(jqr '.parameters.result')" = blacklisted ]
 check watchdog-says-why sh -c "jq -r .parameters.message '$t/wd.json' | grep -q 'watchdog driver and blacklisted'"
 check watchdog-not-installed test ! -e "$ROOT/lib/modules/$KVER54/updates/drivers/watchdog"
 check watchdog-logged grep -q 'i6300esb is a watchdog driver and blacklisted' "$KLOG"
+[ -n "$jpid" ] && check journal-refused jq -e -s --arg m "$I6300ESB" 'map(select(.MESSAGE_ID == "5c3a1b0e4b7f4a4c9d2e8f6a1b3c5d74" and .MODALIAS == $m and .RESULT == "blacklisted" and .MODULE == "i6300esb")) | length >= 1' "$t/journal.jsonl"
+[ -n "$jpid" ] && check journal-failed-no-match jq -e -s 'map(select(.MESSAGE_ID == "5c3a1b0e4b7f4a4c9d2e8f6a1b3c5d75" and .RESULT == "no-match")) | length >= 1' "$t/journal.jsonl"
 check watchdog-allow "$KMODCTL" --root "$ROOT" watchdog allow i6300esb
 check watchdog-allow-etc sh -c "grep -qx 'Allow=i6300esb' '$ROOT/etc/kmodd/policies/watchdog.blacklist' && ! grep -qx 'blacklist i6300esb' '$ROOT/etc/modprobe.d/kmodd-watchdog.conf' && grep -qx 'blacklist ib700wdt' '$ROOT/etc/modprobe.d/kmodd-watchdog.conf'"
 vl HandleModalias "{\"modalias\":\"$I6300ESB\"}" >/dev/null
