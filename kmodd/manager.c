@@ -1479,14 +1479,14 @@ void manager_log_event(Manager *m, EventKind kind, const Job *j, const char *fmt
 	}
 	/* "device seen" is sent at debug priority: journald keeps it, the console does not show it */
 	(void)sd_journal_send("MESSAGE=%s", msg, "MESSAGE_ID=%s", event_message_ids[kind],
-				      "PRIORITY=%i", event_priorities[kind], "MODALIAS=%s",
-				      strempty(j->modalias), "DEVPATH=%s", strempty(j->devpath),
-				      "PACKAGE=%s", strempty(pkgs), "MODULE=%s", strempty(mods),
-				      "RESULT=%s", j->result ?: "pending", "KMODD_JOB=%u", j->id,
-				      "%s", durations[PHASE_DECIDED], "%s", durations[PHASE_RESOLVED],
-				      "%s", durations[PHASE_DOWNLOADED], "%s",
-				      durations[PHASE_INSTALLED], "%s", durations[PHASE_INDEXED], "%s",
-				      durations[PHASE_LOADED], NULL);
+			      "PRIORITY=%i", event_priorities[kind], "MODALIAS=%s",
+			      strempty(j->modalias), "DEVPATH=%s", strempty(j->devpath),
+			      "PACKAGE=%s", strempty(pkgs), "MODULE=%s", strempty(mods),
+			      "RESULT=%s", j->result ?: "pending", "KMODD_JOB=%u", j->id,
+			      "%s", durations[PHASE_DECIDED], "%s", durations[PHASE_RESOLVED],
+			      "%s", durations[PHASE_DOWNLOADED], "%s",
+			      durations[PHASE_INSTALLED], "%s", durations[PHASE_INDEXED], "%s",
+			      durations[PHASE_LOADED], NULL);
 	if (!to_journal())
 		log_full(event_priorities[kind], "%s", msg);
 }
