@@ -185,6 +185,40 @@ check daemon-ensure-again sh -c "'$KMODCTL' --root '$ROOT' daemon ensure netfilt
 check daemon-ensure-unknown sh -c "'$KMODCTL' --root '$ROOT' daemon ensure no-such-set 2>/dev/null; [ \$? = 3 ]"
 check verify-after-daemon-calls "$KMODCTL" --root "$ROOT" verify
 
+# ---- kill -9 in the middle of an install, from outside: restarted, kmodd recovers
+killed=0
+for m in pci:v000010DEd000000A0sv0sd0bc0sc0i0 pci:v0000168Cd00000013sv0sd0bc0sc0i0 \
+	pci:v000014E4d00001600sv0sd0bc0sc0i0 pci:v00001AF4d00001041sv0sd0bc0sc0i0; do
+	$VLCLIENT call "$KSOCK" io.kmodd.Manager.HandleModalias "{\"modalias\":\"$m\"}" >/dev/null 2>&1 &
+	vpid=$!
+	while kill -0 $vpid 2>/dev/null; do
+		[ -e "$ROOT/var/lib/kmodd/journal" ] && break
+	done
+	if [ -e "$ROOT/var/lib/kmodd/journal" ]; then
+		kill -9 "$KPID"
+		wait "$KPID" 2>/dev/null
+		KPID=
+		killed=1
+		wait $vpid 2>/dev/null
+		break
+	fi
+	wait $vpid 2>/dev/null
+done
+if [ $killed = 1 ]; then
+	pass kill9-mid-install
+	check kill9-journal-pending test -e "$ROOT/var/lib/kmodd/journal"
+	check kill9-verify-sees-it sh -c "! '$KMODCTL' --root '$ROOT' verify >/dev/null 2>&1"
+	kmodd_start >"$t/start2.log" 2>&1
+	check kill9-restart-recovers grep -q 'Recovered an interrupted transaction' "$KLOG"
+	check kill9-journal-gone test ! -e "$ROOT/var/lib/kmodd/journal"
+	check kill9-verify-clean "$KMODCTL" --root "$ROOT" verify
+	echo "# kill -9: $(grep 'Recovered an interrupted' "$KLOG" | tail -n 1 | sed 's/^kmodd: //')"
+else
+	skip kill9-mid-install "no install was caught with its journal written (too fast here)"
+	kmodd_kill
+	kmodd_start >"$t/start2.log" 2>&1
+fi
+
 # ---- SIGTERM in the middle of an install: the transaction is finished, then kmodd exits
 vl HandleModalias '{"modalias":"pci:v00001969d00001062sv0sd0bc0sc0i0"}' >/dev/null &
 vpid=$!
