@@ -689,8 +689,8 @@ static void connection_free(Connection *c)
 	/* a waiter may also sit in a job it joined by deduplication */
 	for (Job *j = m->queue_head; j; j = j->next)
 		job_remove_waiter(j, c);
-	if (m->running)
-		job_remove_waiter(m->running, c);
+	for (Job *j = m->running; j; j = j->batch_next)
+		job_remove_waiter(j, c);
 	if (c->prev)
 		c->prev->next = c->next;
 	else

@@ -24,6 +24,7 @@
 #define MODALIAS_MAX 512
 #define DEVPATH_MAX 1024
 #define SCAN_DEPTH_MAX 12
+#define BATCH_MAX 16
 
 static const char *const phase_table[_PHASE_MAX] = {
 	[PHASE_RECEIVED] = "received",     [PHASE_DECIDED] = "decided",
@@ -428,7 +429,9 @@ static int set_needs(Manager *m, Job *j)
 	return 1;
 }
 
-static int worker_install(Manager *m, Job *j)
+/* Resolves j and applies the policy; then installs and loads, or with ret_plan stops before
+ * the transaction and hands the plan over (1). */
+static int worker_install(Manager *m, Job *j, ResolveResult *ret_plan)
 {
 	_cleanup_strv_free_ char **watchdogs = NULL, **bl_warnings = NULL;
 	ResolveResult res = {};
@@ -525,6 +528,13 @@ static int worker_install(Manager *m, Job *j)
 		goto finish;
 	}
 
+	if (ret_plan) {
+		*ret_plan = res;
+		res = (ResolveResult){};
+		r = 1;
+		goto finish;
+	}
+
 	if (j->kind == JOB_MODALIAS)
 		r = asprintf(&command, "hotplug %s", j->modalias);
 	else {
@@ -539,6 +549,8 @@ static int worker_install(Manager *m, Job *j)
 	o.command = command;
 	r = transaction_install(m->root, m->kver, res.install, res.n_install, NULL, &o, &rep);
 	m->resolver_stale = true;
+	if (r >= 0)
+		__atomic_add_fetch(&m->counters.transactions, 1, __ATOMIC_RELAXED);
 	if (r < 0) {
 		txn_status(j, r, &rep);
 		goto finish;
@@ -582,6 +594,98 @@ static int worker_remove(Manager *m, Job *j)
 	return r;
 }
 
+static bool package_in(const PackageRef *l, size_t n, const PackageRef *p)
+{
+	for (size_t i = 0; i < n; i++)
+		if (streq(l[i].name, p->name) && streq_ptr(l[i].evr, p->evr) &&
+		    streq_ptr(l[i].arch, p->arch))
+			return true;
+	return false;
+}
+
+/* Several queued devices: each resolved and checked on its own, what they need installed in
+ * one transaction (one download pass, one depmod, one commit), then each one's modules
+ * loaded. When that transaction fails, each device is handled on its own instead, so that one
+ * bad package spoils only its device. */
+static void worker_batch(Manager *m, Job *first)
+{
+	ResolveResult plans[BATCH_MAX] = {};
+	Job *jobs[BATCH_MAX];
+	PackageRef *all = NULL;
+	size_t n = 0, n_all = 0, allocated = 0;
+	TxnReport rep = {};
+	_cleanup_free_ char *command = NULL;
+	int r;
+
+	for (Job *b = first; b; b = b->batch_next) {
+		ResolveResult plan = {};
+
+		b->r = worker_install(m, b, n < BATCH_MAX ? &plan : NULL);
+		if (b->r == 1) {
+			jobs[n] = b;
+			plans[n++] = plan;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < plans[i].n_install; k++) {
+			if (package_in(all, n_all, &plans[i].install[k]))
+				continue;
+			if (!GREEDY_REALLOC(all, allocated, n_all + 1) ||
+			    package_ref_copy(&plans[i].install[k], &all[n_all]) < 0) {
+				r = -ENOMEM;
+				goto each;
+			}
+			n_all++;
+		}
+	if (n == 0)
+		goto done;
+	{
+		TxnOptions o = {
+			.require_signature = m->config.require_signature,
+			.progress = download_progress,
+			.userdata = jobs[0],
+		};
+
+		if (asprintf(&command, "hotplug of %zu devices", n) < 0) {
+			r = -ENOMEM;
+			goto each;
+		}
+		o.command = command;
+		r = transaction_install(m->root, m->kver, all, n_all, NULL, &o, &rep);
+		m->resolver_stale = true;
+		if (r >= 0)
+			__atomic_add_fetch(&m->counters.transactions, 1, __ATOMIC_RELAXED);
+	}
+each:
+	for (size_t i = 0; i < n; i++) {
+		Job *j = jobs[i];
+
+		if (r < 0) {
+			/* on its own, against the state the failed transaction left (none) */
+			j->packages = strv_free(j->packages);
+			j->r = worker_install(m, j, NULL);
+			continue;
+		}
+		j->t[PHASE_DOWNLOADED] = jobs[0]->t[PHASE_DOWNLOADED] ?: j->t[PHASE_RESOLVED];
+		(void)worker_load(m, j);
+		j->r = 0;
+		j->result = "installed";
+		job_set_message(j, "installed %zu package(s) (in one transaction with %zu other "
+				   "device(s)), loaded %zu module(s)",
+				strv_length(j->packages), n - 1, strv_length(j->loaded));
+	}
+done:
+	for (size_t i = 0; i < n; i++)
+		resolve_result_done(&plans[i]);
+	for (size_t i = 0; i < n_all; i++)
+		package_ref_done(&all[i]);
+	free(all);
+	txn_report_done(&rep);
+	for (Job *b = first; b; b = b->batch_next)
+		if (!b->result)
+			b->result = b->r < 0 ? "failed" : "done";
+}
+
 static void *worker_main(void *userdata)
 {
 	Manager *m = userdata;
@@ -590,8 +694,13 @@ static void *worker_main(void *userdata)
 
 	switch (j->kind) {
 	case JOB_MODALIAS:
+		if (j->batch_next)
+			worker_batch(m, j);
+		else
+			j->r = worker_install(m, j, NULL);
+		break;
 	case JOB_INSTALL:
-		j->r = worker_install(m, j);
+		j->r = worker_install(m, j, NULL);
 		break;
 	case JOB_REMOVE:
 		j->r = worker_remove(m, j);
@@ -635,17 +744,32 @@ static void manager_start_next(Manager *m)
 		return;
 	j = m->queue_head;
 	m->queue_head = j->next;
-	if (!m->queue_head)
-		m->queue_tail = NULL;
 	m->queue_len--;
 	j->next = NULL;
-	m->running = j;
-	if (j->modalias) {
-		Record *rec = record_get(m, j->modalias, false);
+	/* device events waiting behind each other go together (one transaction) */
+	if (j->kind == JOB_MODALIAS) {
+		Job *last = j;
+		unsigned n = 1;
 
-		if (rec)
-			rec->state = RECORD_RUNNING;
+		while (n < BATCH_MAX && m->queue_head && m->queue_head->kind == JOB_MODALIAS) {
+			last->batch_next = m->queue_head;
+			last = m->queue_head;
+			m->queue_head = last->next;
+			last->next = NULL;
+			m->queue_len--;
+			n++;
+		}
 	}
+	if (!m->queue_head)
+		m->queue_tail = NULL;
+	m->running = j;
+	for (Job *b = j; b; b = b->batch_next)
+		if (b->modalias) {
+			Record *rec = record_get(m, b->modalias, false);
+
+			if (rec)
+				rec->state = RECORD_RUNNING;
+		}
 	m->counters.jobs++;
 	r = pthread_create(&m->worker, NULL, worker_main, m);
 	if (r != 0) {
@@ -776,7 +900,12 @@ static int on_worker_done(sd_event_source *s, int fd, uint32_t revents, void *us
 		return 0;
 	pthread_join(m->worker, NULL);
 	j = TAKE_PTR(m->running);
-	job_complete(m, j);
+	while (j) {
+		Job *next = j->batch_next;
+
+		job_complete(m, j);
+		j = next;
+	}
 
 	if (m->exit_requested) {
 		(void)sd_event_exit(m->event, 0);
@@ -1216,6 +1345,8 @@ json_object *manager_status_json(Manager *m)
 	C("refused", refused);
 	C("resolved", resolved);
 	C("installed", installed);
+	json_object_object_add(c, "transactions", json_object_new_int64(__atomic_load_n(
+							  &m->counters.transactions, __ATOMIC_RELAXED)));
 	C("loaded", loaded);
 	C("noMatch", no_match);
 	C("failed", failed);
@@ -1274,8 +1405,16 @@ Manager *manager_free(Manager *m)
 	if (!m)
 		return NULL;
 	if (m->running) {
+		Job *j;
+
 		pthread_join(m->worker, NULL);
-		job_free(TAKE_PTR(m->running));
+		j = TAKE_PTR(m->running);
+		while (j) {
+			Job *next = j->batch_next;
+
+			job_free(j);
+			j = next;
+		}
 	}
 	while (m->queue_head) {
 		Job *j = m->queue_head;

@@ -78,7 +78,8 @@ typedef struct Job {
 	char **load_failed;
 	char **problems;
 	usec_t t[_PHASE_MAX];
-	struct Job *next;
+	struct Job *next;       /* in the queue */
+	struct Job *batch_next; /* running together with the first */
 } Job;
 
 typedef struct Counters {
@@ -88,7 +89,8 @@ typedef struct Counters {
 	uint64_t negative_hits; /* answered from the negative cache */
 	uint64_t refused;       /* policy or blacklist */
 	uint64_t resolved;      /* resolutions run */
-	uint64_t installed;     /* transactions that installed something */
+	uint64_t installed;     /* device events and requests that installed something */
+	uint64_t transactions;  /* install transactions committed (the worker counts, atomically) */
 	uint64_t loaded;        /* modules loaded */
 	uint64_t no_match;
 	uint64_t failed;
