@@ -31,7 +31,8 @@ fi
 base=$(find "$ROOT/lib/modules/$KVER54" -name '*.ko*' -printf '%f\n' | sed 's/\.ko.*//; s/-/_/g' | sort -u)
 grep -E '^alias pci:v[0-9A-F]{8}d[0-9A-F]{8}sv' "$FIXTURES/full-54/lib/modules/$KVER54/modules.alias" |
 	awk '{ print $3, $2 }' | sort -u -k1,1 | grep -v -w -F -f <(echo "$base") |
-	awk '{ print $2 }' | sed 's/\*/0/g' | awk '!seen[$0]++' | head -n "$N_REAL" >"$t/real"
+	awk '{ print $2, $1 }' | sed 's/\*/0/g' | awk '!seen[$1]++' >"$t/candidates"
+head -n "$N_REAL" "$t/candidates" | awk '{ print $1 }' >"$t/real"
 for i in $(seq "$N_NONE"); do
 	printf 'pci:v0000FFF%Xd0000EEEEsv0sd0bc0sc0i0\n' "$i"
 done >"$t/none"
@@ -120,6 +121,43 @@ if command -v strace >/dev/null; then
 	other=$(grep -v -E 'resuming interrupted|strace: Process|gettid\(|epoll_wait\(' "$t/strace.log" | grep -c .)
 	echo "# idle: $n system calls in 5 s under strace, all of them the attach's own loop iteration but $other"
 	check idle-no-syscalls sh -c "[ $other = 0 ] || { cat '$t/strace.log'; exit 1; }"
+fi
+
+# ---- a batch whose transaction fails: each device on its own, the bad package spoils only its
+# own. The repository is now a copy with one package file corrupted (its metadata unchanged).
+# four devices nothing in the tree serves yet, no watchdogs: the first runs alone, the other
+# three queue behind it and go together; the third one's package is corrupt
+"$KMODCTL" --root "$ROOT" watchdog list --json | jq -r '.kernels[][] | .name' >"$t/watchdogs"
+tail -n +$((N_REAL + 1)) "$t/candidates" | while read -r m mod; do
+	grep -qx "$mod" "$t/watchdogs" && continue
+	modprobe -d "$ROOT" -S "$KVER54" -R "$m" >/dev/null 2>&1 || echo "$m $mod"
+done | head -n 4 >"$t/three"
+bad_mod=$(sed -n 3p "$t/three" | awk '{ print $2 }')
+repo=$(bash "$SRC/kmpbuild/cached-repo.sh" full-54 2>/dev/null | tail -n 1)
+cp -al "$repo" "$t/badrepo"
+bad_rpm=$(find "$t/badrepo/x86_64" -name "$(echo "$bad_mod" | sed 's/_/[-_]/g')-kmp-*.rpm" | head -n 1)
+if [ -n "$bad_rpm" ] && [ -n "$bad_mod" ]; then
+	head -c 3000 "$bad_rpm" >"$bad_rpm.tmp" && mv -f "$bad_rpm.tmp" "$bad_rpm"
+	url=$(repo_serve "$t/badrepo")
+	"$KMODCTL" --root "$ROOT" repo remove full >/dev/null &&
+		"$KMODCTL" --root "$ROOT" repo add bad "$url" --no-gpgcheck >/dev/null &&
+		"$KMODCTL" --root "$ROOT" repo refresh >/dev/null
+	vl Refresh >/dev/null
+	vl Status >"$t/before2.json"
+	awk '{ print $1 }' "$t/three" >"$t/three-m"
+	$VLCLIENT burst "$KSOCK" "$t/three-m" >/dev/null
+	kmodd_wait_idle 300
+	vl List >"$t/list2.json"
+	res() { jq -r --arg m "$(sed -n "$1p" "$t/three-m")" '.parameters.devices[] | select(.modalias == $m) | .result' "$t/list2.json"; }
+	r1=$(res 1) r2=$(res 2) r3=$(res 3) r4=$(res 4)
+	vl Status >"$t/after2.json"
+	check batch-fallback-good-ones-installed [ "$r1/$r2/$r4" = installed/installed/installed ]
+	check batch-fallback-bad-one-failed [ "$r3" = failed ]
+	check batch-fallback-logged grep -q "$(basename "$bad_rpm")" "$KLOG"
+	check batch-fallback-verify "$KMODCTL" --root "$ROOT" verify
+	echo "# batch fallback: $bad_mod (corrupted package): $r3; the three beside it: $r1, $r2, $r4; transactions: $(($(jq .parameters.counters.transactions "$t/after2.json") - $(jq .parameters.counters.transactions "$t/before2.json")))"
+else
+	skip batch-fallback "no package file found for $bad_mod"
 fi
 
 kmodd_stop
