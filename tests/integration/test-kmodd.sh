@@ -30,7 +30,10 @@ else
 	finish
 fi
 
-# ---- the e1000 story
+# ---- the e1000 story (watched by a monitor)
+"$KMODCTL" --root "$ROOT" daemon monitor --json >"$t/monitor.jsonl" 2>&1 &
+mpid=$!
+for i in $(seq 50); do grep -q subscribed "$t/monitor.jsonl" 2>/dev/null && break; sleep 0.1; done
 vl HandleModalias "{\"modalias\":\"$E1000\",\"devpath\":\"/devices/pci0000:00/0000:00:03.0\"}" >"$t/e1000.json"
 if [ "$(jqr '.parameters.result')" = installed ]; then
 	pass e1000-installed
@@ -55,6 +58,12 @@ if [ -n "$jpid" ]; then
 else
 	skip journal "a journald socket exists here; the stand-in is not started"
 fi
+sleep 0.3
+kill $mpid 2>/dev/null
+wait $mpid 2>/dev/null
+check monitor-subscribed jq -e -s '.[0].event == "subscribed" and .[0].state == "idle"' "$t/monitor.jsonl"
+check monitor-queued jq -e -s --arg m "$E1000" 'map(select(.event == "queued" and .modalias == $m)) | length == 1' "$t/monitor.jsonl"
+check monitor-finished jq -e -s --arg m "$E1000" 'map(select(.event == "finished" and .modalias == $m and .result == "installed" and .loaded == ["e1000"] and .timelineMs.loaded > 0)) | length == 1' "$t/monitor.jsonl"
 check e1000-why sh -c "'$KMODCTL' --root '$ROOT' why e1000-kmp-amd64 | grep -qi hotplug"
 check verify-after-e1000 "$KMODCTL" --root "$ROOT" verify
 vl HandleModalias "{\"modalias\":\"$E1000\"}" >/dev/null
