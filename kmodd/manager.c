@@ -998,6 +998,8 @@ int manager_handle_modalias(Manager *m, const char *modalias, const char *devpat
 
 	if (!modalias_valid(modalias) || (devpath && strlen(devpath) > DEVPATH_MAX))
 		return -EINVAL;
+	if (m->stopping)
+		return -ESHUTDOWN; /* the next start-up scan finds the device */
 	m->counters.received++;
 
 	rec = record_get(m, modalias, true);
