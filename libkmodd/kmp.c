@@ -16,6 +16,7 @@
 #include <zstd.h>
 
 #include "fileio.h"
+#include "kmp-rpm.h"
 #include "kmp.h"
 #include "log.h"
 #include "strv.h"
@@ -863,7 +864,7 @@ static int rpmrc_to_errno(rpmRC rc)
 	}
 }
 
-static int open_package(const char *path, FD_t *ret_fd, Header *ret_h)
+int kmp_open_package(const char *path, FD_t *ret_fd, Header *ret_h)
 {
 	_cleanup_(rpmtsFreep) rpmts ts = NULL;
 	_cleanup_(fdclosep) FD_t fd = NULL;
@@ -893,8 +894,7 @@ static int open_package(const char *path, FD_t *ret_fd, Header *ret_h)
 	return 0;
 }
 
-/* Pushes the decompressor the header names onto fd. */
-static int payload_open(FD_t fd, Header h, FD_t *ret)
+int kmp_payload_open(FD_t fd, Header h, FD_t *ret)
 {
 	const char *comp = headerGetString(h, RPMTAG_PAYLOADCOMPRESSOR);
 	_cleanup_free_ char *mode = NULL;
@@ -931,7 +931,7 @@ int kmp_verify_file(const char *path)
 	ssize_t k;
 	int r;
 
-	r = open_package(path, &fd, &h);
+	r = kmp_open_package(path, &fd, &h);
 	if (r < 0)
 		return r;
 
@@ -963,10 +963,10 @@ int kmp_payload_list(const char *path, char ***ret)
 	FD_t z = NULL;
 	int r, rc;
 
-	r = open_package(path, &fd, &h);
+	r = kmp_open_package(path, &fd, &h);
 	if (r < 0)
 		return r;
-	r = payload_open(fd, h, &z);
+	r = kmp_payload_open(fd, h, &z);
 	if (r < 0)
 		return r;
 	files = rpmfilesNew(NULL, h, 0, RPMFI_KEEPHEADER);

@@ -27,6 +27,7 @@
 #include "fetch.h"
 #include "fileio.h"
 #include "kmodd-cleanup.h"
+#include "kmp-rpm.h"
 #include "kmp.h"
 #include "log.h"
 #include "sha256.h"
@@ -825,45 +826,6 @@ static void rpm_fclosep(FD_t *fd)
 		Fclose(*fd);
 }
 
-/* The one adapter from rpmRC here. */
-static int read_package(const char *path, FD_t *ret_fd, Header *ret_h)
-{
-	_cleanup_(rpmtsFreep) rpmts ts = NULL;
-	_cleanup_(rpm_fclosep) FD_t fd = NULL;
-	Header h = NULL;
-	rpmRC rc;
-	int r;
-
-	r = kmp_init();
-	if (r < 0)
-		return r;
-	fd = Fopen(path, "r.ufdio");
-	if (!fd || Ferror(fd))
-		return -errno ?: -EIO;
-	ts = rpmtsCreate();
-	if (!ts)
-		return -ENOMEM;
-	rpmtsSetVSFlags(ts, RPMVSF_DEFAULT);
-	rc = rpmReadPackageFile(ts, fd, path, &h);
-	switch (rc) {
-	case RPMRC_OK:
-	case RPMRC_NOTTRUSTED:
-	case RPMRC_NOKEY:
-		break;
-	case RPMRC_NOTFOUND:
-		log_debug("%s: not an rpm package", path);
-		headerFree(h);
-		return -ENOEXEC;
-	default:
-		log_debug("%s: rpm read failed (%d)", path, rc);
-		headerFree(h);
-		return -EBADMSG;
-	}
-	*ret_fd = TAKE_PTR(fd);
-	*ret_h = h;
-	return 0;
-}
-
 /* "/lib/modules/KVER/updates/x.ko" -> "updates/x.ko", or NULL */
 static const char *payload_rel(const char *kver, const char *fn)
 {
@@ -1022,7 +984,7 @@ static int plan_package(Txn *t, size_t pkg, const char *rpm_path, TxnReport *rep
 	DbPackage *p = &t->add[pkg];
 	int r;
 
-	r = read_package(rpm_path, &fd, &h);
+	r = kmp_open_package(rpm_path, &fd, &h);
 	if (r < 0)
 		return report_error(rep, r, p->ref.url ?: rpm_path,
 				    r == -ENOEXEC ?
@@ -1144,27 +1106,20 @@ static int extract_package(Txn *t, size_t pkg, bool *first, TxnReport *rep)
 	_cleanup_(rpmfilesFreep) rpmfiles files = NULL;
 	_cleanup_free_ bool *seen = NULL;
 	const char *rpm_path = t->rpm_paths[pkg];
-	const char *comp;
 	FD_t z = NULL;
 	rpmfi fi = NULL;
 	int r, rc;
 
-	r = read_package(rpm_path, &fd, &h);
+	r = kmp_open_package(rpm_path, &fd, &h);
 	if (r < 0)
 		return report_error(rep, r, rpm_path,
 				    "rpm digest or signature check failed");
-	comp = headerGetString(h, RPMTAG_PAYLOADCOMPRESSOR);
-	if (!comp || streq(comp, "gzip"))
-		z = Fdopen(fd, "r.gzdio");
-	else if (streq(comp, "zstd"))
-		z = Fdopen(fd, "r.zstdio");
-	else if (streq(comp, "xz") || streq(comp, "lzma"))
-		z = Fdopen(fd, "r.xzdio");
-	else
-		return report_error(rep, -EOPNOTSUPP, rpm_path, "payload compressor %s",
-				    comp);
-	if (!z || Ferror(z))
-		return report_error(rep, -EBADMSG, rpm_path, "cannot open the payload");
+	r = kmp_payload_open(fd, h, &z);
+	if (r == -EPROTONOSUPPORT)
+		return report_error(rep, r, rpm_path, "payload compressor %s",
+				    strna(headerGetString(h, RPMTAG_PAYLOADCOMPRESSOR)));
+	if (r < 0)
+		return report_error(rep, r, rpm_path, "cannot open the payload");
 	fd = NULL; /* now owned by z */
 	files = rpmfilesNew(NULL, h, 0, RPMFI_KEEPHEADER);
 	if (!files) {
