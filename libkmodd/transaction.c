@@ -674,6 +674,17 @@ _printf_(4, 5) static int report_error(TxnReport *rep, int r, const char *path,
 	return r;
 }
 
+/* Writes the journal with the transaction in state, naming the journal on failure. */
+static int journal_step(Txn *t, const char *state, TxnReport *rep)
+{
+	int r = txn_write_journal(t, state);
+
+	if (r < 0)
+		return report_error(rep, r, t->journal, "cannot write the journal: %s",
+				    strerror(-r));
+	return 0;
+}
+
 static void progress(const TxnOptions *o, const char *what)
 {
 	if (o && o->progress)
@@ -1869,10 +1880,9 @@ int transaction_install(const char *root, const char *kver, const PackageRef *pk
 		goto load; /* everything installed already */
 
 	/* the journal before the first byte */
-	r = txn_write_journal(t, "prepared");
+	r = journal_step(t, "prepared", rep);
 	if (r < 0)
-		return report_error(rep, r, t->journal, "cannot write the journal: %s",
-				    strerror(-r));
+		return r;
 	crash_point("install:journal");
 	r = make_dirs(t, rep);
 	if (r < 0)
@@ -1890,23 +1900,17 @@ int transaction_install(const char *root, const char *kver, const PackageRef *pk
 	}
 	crash_point("install:extracted");
 
-	r = txn_write_journal(t, "placing");
-	if (r < 0) {
-		report_error(rep, r, t->journal, "cannot write the journal: %s",
-			     strerror(-r));
+	r = journal_step(t, "placing", rep);
+	if (r < 0)
 		goto rollback;
-	}
 	crash_point("install:placing");
 	r = txn_place(t, "install", rep);
 	if (r < 0)
 		goto rollback;
 
-	r = txn_write_journal(t, "indexing");
-	if (r < 0) {
-		report_error(rep, r, t->journal, "cannot write the journal: %s",
-			     strerror(-r));
+	r = journal_step(t, "indexing", rep);
+	if (r < 0)
 		goto rollback;
-	}
 	crash_point("install:indexing");
 	for (size_t i = 0; i < t->n_files; i++) {
 		TxnFile *f = &t->files[i];
@@ -2251,33 +2255,24 @@ int transaction_remove(const char *root, const char *kver, char *const *names,
 		goto finish;
 	}
 
-	r = txn_write_journal(t, "prepared");
-	if (r < 0) {
-		r = report_error(rep, r, t->journal, "cannot write the journal: %s",
-				 strerror(-r));
+	r = journal_step(t, "prepared", rep);
+	if (r < 0)
 		goto finish;
-	}
 	crash_point("remove:journal");
 	r = unload_modules(t, o->force, rep);
 	if (r < 0)
 		goto rollback;
 	crash_point("remove:unloaded");
-	r = txn_write_journal(t, "placing");
-	if (r < 0) {
-		report_error(rep, r, t->journal, "cannot write the journal: %s",
-			     strerror(-r));
+	r = journal_step(t, "placing", rep);
+	if (r < 0)
 		goto rollback;
-	}
 	crash_point("remove:placing");
 	r = txn_place(t, "remove", rep);
 	if (r < 0)
 		goto rollback;
-	r = txn_write_journal(t, "indexing");
-	if (r < 0) {
-		report_error(rep, r, t->journal, "cannot write the journal: %s",
-			     strerror(-r));
+	r = journal_step(t, "indexing", rep);
+	if (r < 0)
 		goto rollback;
-	}
 	crash_point("remove:indexing");
 	for (size_t i = 0; i < t->n_files; i++)
 		if (strv_extend(&rm_paths, t->files[i].final) < 0) {
