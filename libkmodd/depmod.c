@@ -108,6 +108,17 @@ typedef struct Mod {
 	unsigned users;
 	int dep_sort_idx;
 	unsigned stamp;
+
+	/* where this generation writes its lines: modules.alias and modules.devname offsets */
+	size_t alias_off, alias_len;
+	size_t devname_off, devname_len;
+	/* the previous generation's lines, verbatim, when the module did not change (fast
+	 * path): they are copied instead of being generated from the aliases */
+	const char *old_alias;
+	size_t old_alias_len;
+	const char *old_devname;
+	size_t old_devname_len;
+	bool has_old_lines;
 } Mod;
 
 typedef enum SearchType {
@@ -159,8 +170,10 @@ typedef struct Depmod {
 	size_t n_keep, alloc_keep;
 	unsigned long generation;
 	size_t prev_size[F_MAX]; /* sizes of the previous generation, to size the buffers */
-	size_t n_sorted; /* symbols [0, n_sorted) are in depmod's hash order */
+	uint32_t *sorted; /* n_sorted symbol ids in depmod's hash order, from the cache */
+	size_t n_sorted;
 	uint32_t *hash_order; /* every symbol id in that order, from sym_hash_order() */
+	uint64_t config_hash; /* of depmod.d's search, override and exclude lines */
 	DepmodReport *rep;
 } Depmod;
 
@@ -242,6 +255,7 @@ static Depmod *depmod_free(Depmod *d)
 	hashmap_free(d->tree);
 	free(d->sym_slots);
 	free(d->hash_order);
+	free(d->sorted);
 	free(d->syms);
 	for (size_t i = 0; i < d->n_dirs; i++)
 		free(d->dirs[i].path);
@@ -1050,6 +1064,8 @@ static int mod_new(const char *name, const char *path, Mod **ret)
 	return 0;
 }
 
+static uint64_t config_hash(const Config *c);
+
 static int depmod_new(const char *root, const char *kver, DepmodReport *rep, Depmod **ret)
 {
 	_cleanup_(depmod_freep) Depmod *d = NULL;
@@ -1072,6 +1088,7 @@ static int depmod_new(const char *root, const char *kver, DepmodReport *rep, Dep
 	r = config_load(&d->cfg, root, kver);
 	if (r < 0)
 		return r;
+	d->config_hash = config_hash(&d->cfg);
 	d->ctx = kmod_new(d->dir, &null_config);
 	if (!d->ctx)
 		return -ENOMEM;
@@ -1363,34 +1380,106 @@ static int kbuf_cat(KBuf *b, ...)
 	return r;
 }
 
-static int write_aliases(Depmod *d, Output *o)
+/* A module's line in modules.devname ("name devname:X cMAJ:MIN"), from its aliases. */
+static int put_devname(const Mod *m, KBuf *dv)
 {
-	_cleanup_kmod_index_free_ KmodIndex *idx = kmod_index_new();
+	const char *devname = NULL;
+	char type = 0;
+	unsigned major = 0, minor = 0;
+
+	STRLIST_FOREACH(a, m->aliases)
+	{
+		unsigned maj, min;
+		const char *v;
+
+		if ((v = startswith(*a, "devname:")))
+			devname = v;
+		else if ((*a)[0] == 'c' && startswith(*a, "char-major-") &&
+			 sscanf(*a, "char-major-%u-%u", &maj, &min) == 2) {
+			type = 'c';
+			major = maj;
+			minor = min;
+		} else if ((*a)[0] == 'b' && startswith(*a, "block-major-") &&
+			   sscanf(*a, "block-major-%u-%u", &maj, &min) == 2) {
+			type = 'b';
+			major = maj;
+			minor = min;
+		}
+		if (type && devname)
+			break;
+	}
+	if (!devname || !type)
+		return 0;
+	return kbuf_printf(dv, "%s %s %c%u:%u\n", m->name, devname, type, major, minor);
+}
+
+/* modules.alias, .softdep and .devname. A module's lines are its own: a module that did
+ * not change copies the previous generation's. Each module's place is recorded for the
+ * cache. */
+static int write_alias_text(Depmod *d, Output *o)
+{
+	static const char devname_header[] = "# Device nodes to trigger on-demand module loading.\n";
 	KBuf *t = &o->buf[F_ALIAS], *s = &o->buf[F_SOFTDEP], *dv = &o->buf[F_DEVNAME];
-	_cleanup_free_ char *norm = NULL;
-	size_t norm_size = 0;
-	bool devname_empty = true;
 	int r;
 
-	if (!idx)
-		return -ENOMEM;
 	r = kbuf_puts(t, "# Aliases extracted from modules themselves.\n");
 	if (r >= 0)
 		r = kbuf_puts(s,
 			      "# Soft dependencies extracted from modules themselves.\n");
+	/* the header comes first, but only when some module has a line */
+	if (r >= 0)
+		r = kbuf_puts(dv, devname_header);
 	for (size_t i = 0; i < d->n_array && r >= 0; i++) {
 		Mod *m = d->array[i];
-		const char *devname = NULL;
-		char type = 0;
-		unsigned major = 0, minor = 0;
+
+		m->alias_off = t->size;
+		if (m->has_old_lines)
+			r = kbuf_put(t, m->old_alias, m->old_alias_len);
+		else
+			STRLIST_FOREACH(a, m->aliases)
+			{
+				r = kbuf_cat(t, "alias ", *a, " ", m->name, "\n", NULL);
+				if (r < 0)
+					return r;
+			}
+		m->alias_len = t->size - m->alias_off;
+		STRLIST_FOREACH(a, m->softdeps)
+		{
+			r = kbuf_cat(s, "softdep ", m->name, " ", *a, "\n", NULL);
+			if (r < 0)
+				return r;
+		}
+		m->devname_off = dv->size;
+		if (r >= 0)
+			r = m->has_old_lines ? kbuf_put(dv, m->old_devname, m->old_devname_len) :
+					       put_devname(m, dv);
+		m->devname_len = dv->size - m->devname_off;
+	}
+	if (r < 0)
+		return r;
+	if (dv->size == strlen(devname_header))
+		dv->size = 0;
+	o->present[F_ALIAS] = o->present[F_SOFTDEP] = o->present[F_DEVNAME] = true;
+	return 0;
+}
+
+/* modules.alias.bin, from every module's aliases. */
+static int write_alias_bin(Depmod *d, Output *o)
+{
+	_cleanup_kmod_index_free_ KmodIndex *idx = kmod_index_new();
+	_cleanup_free_ char *norm = NULL;
+	size_t norm_size = 0;
+	int r;
+
+	if (!idx)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->n_array; i++) {
+		Mod *m = d->array[i];
 
 		STRLIST_FOREACH(a, m->aliases)
 		{
 			size_t l = strlen(*a) + 1;
 
-			r = kbuf_cat(t, "alias ", *a, " ", m->name, "\n", NULL);
-			if (r < 0)
-				return r;
 			if (l > norm_size) {
 				free(norm);
 				norm_size = l * 2;
@@ -1404,51 +1493,16 @@ static int write_aliases(Depmod *d, Output *o)
 					return r;
 			}
 		}
-		STRLIST_FOREACH(a, m->softdeps)
-		{
-			r = kbuf_cat(s, "softdep ", m->name, " ", *a, "\n", NULL);
-			if (r < 0)
-				return r;
-		}
-		STRLIST_FOREACH(a, m->aliases)
-		{
-			unsigned maj, min;
-			const char *v;
-
-			if ((v = startswith(*a, "devname:")))
-				devname = v;
-			else if ((*a)[0] == 'c' && startswith(*a, "char-major-") &&
-				 sscanf(*a, "char-major-%u-%u", &maj, &min) == 2) {
-				type = 'c';
-				major = maj;
-				minor = min;
-			} else if ((*a)[0] == 'b' && startswith(*a, "block-major-") &&
-				   sscanf(*a, "block-major-%u-%u", &maj, &min) == 2) {
-				type = 'b';
-				major = maj;
-				minor = min;
-			}
-			if (type && devname)
-				break;
-		}
-		if (devname && type) {
-			if (devname_empty) {
-				r = kbuf_puts(
-					dv,
-					"# Device nodes to trigger on-demand module loading.\n");
-				if (r < 0)
-					return r;
-				devname_empty = false;
-			}
-			r = kbuf_printf(dv, "%s %s %c%u:%u\n", m->name, devname, type,
-					major, minor);
-		}
 	}
-	if (r < 0)
-		return r;
-	o->present[F_ALIAS] = o->present[F_ALIAS_BIN] = true;
-	o->present[F_SOFTDEP] = o->present[F_DEVNAME] = true;
+	o->present[F_ALIAS_BIN] = true;
 	return kmod_index_write(idx, &o->buf[F_ALIAS_BIN]);
+}
+
+static int write_aliases(Depmod *d, Output *o)
+{
+	int r = write_alias_text(d, o);
+
+	return r < 0 ? r : write_alias_bin(d, o);
 }
 
 typedef struct SymKey {
@@ -1472,33 +1526,53 @@ static uint32_t sym_bucket(const char *name)
 }
 
 /* Every symbol id in the order depmod's symbol hash iterates (2048 buckets, then name): the
- * ones the cache brought are in that order already, the others are sorted and merged in. */
+ * ones the cache brought are in that order already (d->sorted), the others are sorted and
+ * merged in. */
 static int sym_hash_order(Depmod *d)
 {
-	size_t n = d->n_syms, old = d->n_sorted, n_new = n - old, i = 0, j = 0, k = 0;
-	_cleanup_free_ SymKey *nw = calloc(n_new + 1, sizeof(SymKey));
+	size_t n = d->n_syms, old = d->n_sorted, n_new = 0, i = 0, j = 0, k = 0;
+	_cleanup_free_ SymKey *nw = NULL;
+	_cleanup_free_ uint8_t *known = calloc(n + 1, 1);
 	uint32_t *out = calloc(n + 1, sizeof(uint32_t));
 	SymKey cur = {};
 
-	if (!nw || !out) {
+	if (!known || !out) {
 		free(out);
 		return -ENOMEM;
 	}
-	for (size_t x = 0; x < n_new; x++)
-		nw[x] = (SymKey){ sym_bucket(d->syms[old + x]), (uint32_t)(old + x),
-				  d->syms[old + x] };
-	qsort(nw, n_new, sizeof(SymKey), symkey_cmp);
-	if (old > 0)
-		cur = (SymKey){ sym_bucket(d->syms[0]), 0, d->syms[0] };
-	while (i < old || j < n_new) {
-		if (j >= n_new || (i < old && symkey_cmp(&cur, &nw[j]) < 0)) {
-			out[k++] = (uint32_t)i++;
-			if (i < old)
-				cur = (SymKey){ sym_bucket(d->syms[i]), (uint32_t)i,
-						d->syms[i] };
-		} else
-			out[k++] = nw[j++].id;
+	for (size_t x = 0; x < old; x++)
+		known[d->sorted[x]] = 1;
+	nw = calloc(n - old + 1, sizeof(SymKey));
+	if (!nw) {
+		free(out);
+		return -ENOMEM;
 	}
+	for (size_t x = 0; x < n; x++)
+		if (!known[x])
+			nw[n_new++] = (SymKey){ sym_bucket(d->syms[x]), (uint32_t)x, d->syms[x] };
+	qsort(nw, n_new, sizeof(SymKey), symkey_cmp);
+	/* each new one goes where a binary search over the old order puts it */
+	for (; j < n_new; j++) {
+		size_t lo = i, hi = old;
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			cur = (SymKey){ sym_bucket(d->syms[d->sorted[mid]]), d->sorted[mid],
+					d->syms[d->sorted[mid]] };
+			if (symkey_cmp(&cur, &nw[j]) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo > i)
+			memcpy(out + k, d->sorted + i, (lo - i) * sizeof(uint32_t));
+		k += lo - i;
+		i = lo;
+		out[k++] = nw[j].id;
+	}
+	if (old > i)
+		memcpy(out + k, d->sorted + i, (old - i) * sizeof(uint32_t));
 	free(d->hash_order);
 	d->hash_order = out;
 	return 0;
@@ -1663,7 +1737,6 @@ static int write_builtin(Depmod *d, Output *o)
 	return 0;
 }
 
-static int cache_build(Depmod *d, const struct stat fp[F_MAX], KBuf *out);
 
 typedef struct AliasJob {
 	Depmod *d;
@@ -1746,41 +1819,184 @@ static int compute(Depmod *d, Output *o, bool builtin)
 	return 0;
 }
 
-/* ---- the symbol cache ---- */
+/* ---- the cache ----
+ *
+ * A binary file, read whole: a header (identity of the index files and modules.order it
+ * belongs to, a checksum of the rest), then arrays of u32/i32 and a string pool. Symbol ids
+ * are stable from one generation to the next (new ones are appended, the open-addressing
+ * table is stored as it is), so an update neither sorts nor hashes the symbols it already
+ * knows. Unused symbols are dropped when they are more than a quarter of all. */
 
-static int kbuf_put_ids(KBuf *b, const uint32_t *ids, size_t n, const uint32_t *remap)
+#define STATE_MAGIC "kmodd-depmod-3\n"
+#define STATE_ENDIAN 0x01020304u
+
+typedef struct StateFile {
+	uint64_t ino;
+	int64_t size, sec, nsec;
+} StateFile;
+
+typedef struct StateHeader {
+	char magic[16];
+	uint32_t endian, header_size;
+	uint64_t generation;
+	uint64_t size; /* of the whole file */
+	uint64_t checksum; /* of everything after the header */
+	uint64_t config_hash;
+	StateFile files[ELEMENTSOF(fingerprinted)];
+	StateFile order; /* modules.order; all zero when it is missing */
+	uint32_t n_syms, n_slots, n_mods, n_ids, n_dirs, n_shadowed, strs_size;
+	uint32_t off_syms, off_sorted, off_slots, off_mods, off_ids, off_dirs, off_shadowed,
+		off_strs;
+} StateHeader;
+
+typedef struct StateMod {
+	uint32_t name, path; /* string offsets */
+	int32_t sort_idx;
+	uint32_t bucket;
+	uint32_t exports, n_exports, needs, n_needs; /* ranges of the id array */
+	uint32_t softdeps, n_softdeps; /* a range of the id array holding string offsets */
+	uint32_t alias_off, alias_len; /* the module's lines in modules.alias */
+	uint32_t devname_off, devname_len; /* its line in modules.devname */
+} StateMod;
+
+typedef struct StateDir {
+	uint32_t path, pad;
+	int64_t sec, nsec;
+} StateDir;
+
+typedef struct State {
+	const StateHeader *h;
+	const uint32_t *syms, *sorted, *slots, *ids, *shadowed;
+	const StateMod *mods;
+	const StateDir *dirs;
+	const char *strs;
+} State;
+
+static uint64_t state_checksum(const void *data, size_t n)
 {
-	int r = kbuf_reserve(b, n * 11 + 1);
+	const uint64_t k = 0x9E3779B97F4A7C15ull;
+	const unsigned char *p = data;
+	uint64_t h[4] = { 1, 2, 3, 4 }, r = n;
+	size_t i = 0;
 
+	for (; i + 32 <= n; i += 32)
+		for (int l = 0; l < 4; l++) {
+			uint64_t w;
+
+			memcpy(&w, p + i + 8 * l, 8);
+			h[l] = (h[l] ^ w) * k;
+			h[l] ^= h[l] >> 31;
+		}
+	for (int l = 0; l < 4; l++) {
+		r = (r ^ h[l]) * k;
+		r ^= r >> 29;
+	}
+	for (; i < n; i++)
+		r = (r ^ p[i]) * 0x100000001B3ull;
+	return r;
+}
+
+static uint64_t config_hash(const Config *c)
+{
+	KBuf b = {};
+	uint64_t h;
+
+	for (size_t i = 0; i < c->n_searches; i++)
+		(void)kbuf_printf(&b, "search %d %s\n", (int)c->searches[i].type,
+				  strempty(c->searches[i].path));
+	STRV_FOREACH(o, c->overrides)
+	(void)kbuf_printf(&b, "override %s\n", *o);
+	STRV_FOREACH(e, c->excludes)
+	(void)kbuf_printf(&b, "exclude %s\n", *e);
+	h = state_checksum(b.data ?: "", b.size);
+	kbuf_done(&b);
+	return h;
+}
+
+static void state_file_set(StateFile *f, const struct stat *st)
+{
+	*f = (StateFile){ (uint64_t)st->st_ino, (int64_t)st->st_size,
+			  (int64_t)st->st_mtim.tv_sec, (int64_t)st->st_mtim.tv_nsec };
+}
+
+static bool state_file_matches(const StateFile *f, const struct stat *st)
+{
+	StateFile now;
+
+	state_file_set(&now, st);
+	return memcmp(f, &now, sizeof(now)) == 0;
+}
+
+/* Appends n bytes at a 8-byte boundary; returns the offset. */
+static int state_put(KBuf *b, const void *p, size_t n, uint32_t *ret_off)
+{
+	static const char zeros[8] = {};
+	int r = 0;
+
+	if (b->size % 8)
+		r = kbuf_put(b, zeros, 8 - b->size % 8);
 	if (r < 0)
 		return r;
-	for (size_t j = 0; j < n; j++) {
-		char tmp[12], *e = tmp + sizeof(tmp), *q = e;
-		uint32_t v = remap[ids[j]] - 1;
+	if (b->size > UINT32_MAX)
+		return -EFBIG;
+	*ret_off = (uint32_t)b->size;
+	return n ? kbuf_put(b, p, n) : 0;
+}
 
-		do
-			*--q = (char)('0' + v % 10);
-		while ((v /= 10));
-		if (j)
-			b->data[b->size++] = ' ';
-		memcpy(b->data + b->size, q, (size_t)(e - q));
-		b->size += (size_t)(e - q);
-	}
-	b->data[b->size++] = '\n';
-	b->data[b->size] = 0;
+static int strs_add(KBuf *strs, const char *s, size_t len, uint32_t *ret)
+{
+	if (strs->size > UINT32_MAX - len - 1)
+		return -EFBIG;
+	*ret = (uint32_t)strs->size;
+	if (kbuf_put(strs, s, len) < 0 || kbuf_putc(strs, 0) < 0)
+		return -ENOMEM;
 	return 0;
 }
 
-static int cache_build(Depmod *d, const struct stat fp[F_MAX], KBuf *out)
+static int ids_add(uint32_t **ids, size_t *n, size_t *alloc, const uint32_t *v, size_t k,
+		   const uint32_t *remap, uint32_t *ret)
+{
+	if (*n + k > UINT32_MAX)
+		return -EFBIG;
+	if (!GREEDY_REALLOC(*ids, *alloc, *n + k + 1))
+		return -ENOMEM;
+	*ret = (uint32_t)*n;
+	for (size_t i = 0; i < k; i++)
+		(*ids)[(*n)++] = remap ? remap[v[i]] : v[i];
+	return 0;
+}
+
+static void slots_fill(uint32_t *slots, size_t n_slots, char *const *names, size_t n)
+{
+	size_t mask = n_slots - 1;
+
+	for (size_t id = 0; id < n; id++)
+		for (size_t i = sym_hash(names[id]) & mask;; i = (i + 1) & mask)
+			if (slots[i] == 0) {
+				slots[i] = (uint32_t)id + 1;
+				break;
+			}
+}
+
+static int state_build(Depmod *d, Output *o, const struct stat fp[F_MAX], KBuf *out)
 {
 	_cleanup_free_ uint32_t *remap = calloc(d->n_syms + 1, sizeof(uint32_t));
-	uint32_t n_used = 0;
-	int r;
+	_cleanup_free_ uint32_t *syms = NULL, *sorted = NULL, *slots_new = NULL, *ids = NULL,
+				*shadowed_offs = NULL;
+	_cleanup_free_ char **names = NULL;
+	_cleanup_free_ StateMod *mods = calloc(d->n_array + 1, sizeof(StateMod));
+	_cleanup_free_ StateDir *dirs = calloc(d->n_dirs + 1, sizeof(StateDir));
+	_cleanup_strv_free_ char **shadowed = NULL;
+	const uint32_t *slots = d->sym_slots;
+	size_t n_used = 0, n_ids = 0, alloc_ids = 0, n_slots = d->n_slots, n_out;
+	bool compact;
+	KBuf strs = {};
+	StateHeader h = {};
+	struct stat st;
+	int r = 0;
 
-	if (!remap)
+	if (!remap || !mods || !dirs)
 		return -ENOMEM;
-	/* only the symbols still referenced, numbered in depmod's hash order so that the next
-	 * update need not sort them again */
 	for (size_t i = 0; i < d->n_array; i++) {
 		Mod *m = d->array[i];
 		for (size_t j = 0; j < m->n_exports; j++)
@@ -1789,66 +2005,357 @@ static int cache_build(Depmod *d, const struct stat fp[F_MAX], KBuf *out)
 			remap[m->needs[j]] = 1;
 	}
 	for (size_t i = 0; i < d->n_syms; i++)
-		if (remap[d->hash_order[i]])
-			remap[d->hash_order[i]] = ++n_used;
-	r = kbuf_printf(out, "%s\ngeneration %lu\n", CACHE_MAGIC, d->generation);
-	for (size_t i = 0; i < ELEMENTSOF(fingerprinted) && r >= 0; i++) {
-		const struct stat *st = &fp[fingerprinted[i]];
-		r = kbuf_printf(out, "file %s %ju %jd %jd.%09ld\n",
-				file_names[fingerprinted[i]], (uintmax_t)st->st_ino,
-				(intmax_t)st->st_size, (intmax_t)st->st_mtim.tv_sec,
-				st->st_mtim.tv_nsec);
+		n_used += remap[i];
+	/* unused symbols are kept (ids stay, nothing is rehashed) until they are many */
+	compact = (d->n_syms - n_used) * 4 > d->n_syms || !d->sym_slots;
+	n_out = compact ? n_used : d->n_syms;
+	syms = calloc(n_out + 1, sizeof(uint32_t));
+	sorted = calloc(n_out + 1, sizeof(uint32_t));
+	names = calloc(n_out + 1, sizeof(char *));
+	if (!syms || !sorted || !names) {
+		kbuf_done(&strs);
+		return -ENOMEM;
 	}
-	if (r >= 0)
-		r = kbuf_printf(out, "symbols %u\n", n_used);
-	{
-		_cleanup_free_ const char **by_num = calloc(n_used + 1, sizeof(char *));
-		if (!by_num)
+	if (compact) {
+		uint32_t k = 0;
+
+		/* numbered in hash order */
+		for (size_t i = 0; i < d->n_syms; i++) {
+			uint32_t id = d->hash_order[i];
+
+			if (remap[id]) {
+				remap[id] = k;
+				names[k] = d->syms[id];
+				sorted[k] = k;
+				k++;
+			}
+		}
+		n_slots = 65536;
+		while ((n_out + 1) * 2 > n_slots)
+			n_slots *= 2;
+		slots_new = calloc(n_slots, sizeof(uint32_t));
+		if (!slots_new)
 			return -ENOMEM;
-		for (size_t i = 0; i < d->n_syms; i++)
-			if (remap[i])
-				by_num[remap[i] - 1] = d->syms[i];
-		for (uint32_t i = 0; i < n_used && r >= 0; i++) {
-			r = kbuf_puts(out, by_num[i]);
-			if (r >= 0)
-				r = kbuf_putc(out, '\n');
+		slots_fill(slots_new, n_slots, names, n_out);
+		slots = slots_new;
+	} else {
+		for (size_t i = 0; i < d->n_syms; i++) {
+			names[i] = d->syms[i];
+			sorted[i] = d->hash_order[i];
 		}
 	}
-	if (r >= 0)
-		r = kbuf_printf(out, "modules %zu\n", d->n_array);
+	for (size_t i = 0; i < n_out && r >= 0; i++)
+		r = strs_add(&strs, names[i], strlen(names[i]), &syms[i]);
+
 	for (size_t i = 0; i < d->n_array && r >= 0; i++) {
 		Mod *m = d->array[i];
+		StateMod *sm = &mods[i];
+		_cleanup_free_ uint32_t *sd = calloc(m->softdeps.n + 1, sizeof(uint32_t));
 
-		r = kbuf_cat(out, m->path, "\n", NULL);
+		if (!sd) {
+			r = -ENOMEM;
+			break;
+		}
+		r = strs_add(&strs, m->name, strlen(m->name), &sm->name);
 		if (r >= 0)
-			r = kbuf_put_ids(out, m->exports, m->n_exports, remap);
+			r = strs_add(&strs, m->path, strlen(m->path), &sm->path);
+		for (size_t j = 0; j < m->softdeps.n && r >= 0; j++)
+			r = strs_add(&strs, m->softdeps.v[j], strlen(m->softdeps.v[j]), &sd[j]);
 		if (r >= 0)
-			r = kbuf_put_ids(out, m->needs, m->n_needs, remap);
+			r = ids_add(&ids, &n_ids, &alloc_ids, m->exports, m->n_exports,
+				    compact ? remap : NULL, &sm->exports);
+		if (r >= 0)
+			r = ids_add(&ids, &n_ids, &alloc_ids, m->needs, m->n_needs,
+				    compact ? remap : NULL, &sm->needs);
+		if (r >= 0)
+			r = ids_add(&ids, &n_ids, &alloc_ids, sd, m->softdeps.n, NULL,
+				    &sm->softdeps);
+		if (m->alias_off + m->alias_len > UINT32_MAX ||
+		    m->devname_off + m->devname_len > UINT32_MAX)
+			r = -EFBIG;
+		sm->n_exports = (uint32_t)m->n_exports;
+		sm->n_needs = (uint32_t)m->n_needs;
+		sm->n_softdeps = (uint32_t)m->softdeps.n;
+		sm->sort_idx = m->sort_idx;
+		sm->bucket = m->bucket;
+		sm->alias_off = (uint32_t)m->alias_off;
+		sm->alias_len = (uint32_t)m->alias_len;
+		sm->devname_off = (uint32_t)m->devname_off;
+		sm->devname_len = (uint32_t)m->devname_len;
 	}
-	if (r >= 0)
-		r = kbuf_printf(out, "dirs %zu\n", d->n_dirs);
-	for (size_t i = 0; i < d->n_dirs && r >= 0; i++)
-		r = kbuf_printf(out, "%jd.%09ld %s\n", (intmax_t)d->dirs[i].mtime.tv_sec,
-				d->dirs[i].mtime.tv_nsec, d->dirs[i].path);
-	{
-		_cleanup_strv_free_ char **shadowed = NULL;
+	for (size_t i = 0; i < d->n_dirs && r >= 0; i++) {
+		dirs[i].sec = (int64_t)d->dirs[i].mtime.tv_sec;
+		dirs[i].nsec = (int64_t)d->dirs[i].mtime.tv_nsec;
+		r = strs_add(&strs, d->dirs[i].path, strlen(d->dirs[i].path), &dirs[i].path);
+	}
+	if (d->tree) {
 		const char *name;
 		Cand *c;
 
-		if (d->tree)
-			HASHMAP_FOREACH_KEY(c, name, d->tree)
+		HASHMAP_FOREACH_KEY(c, name, d->tree)
 		STRV_FOREACH(f, c->all)
 		if (!streq(*f, c->path) && strv_extend(&shadowed, *f) < 0)
-			return -ENOMEM;
-		if (r >= 0)
-			r = kbuf_printf(out, "shadowed %zu\n", strv_length(shadowed));
-		STRV_FOREACH(f, shadowed)
-		if (r >= 0)
-			r = kbuf_cat(out, *f, "\n", NULL);
+			r = -ENOMEM;
+	} else
+		STRV_FOREACH(f, d->cached_shadowed)
+	if (strv_extend(&shadowed, *f) < 0)
+		r = -ENOMEM;
+	shadowed_offs = calloc(strv_length(shadowed) + 1, sizeof(uint32_t));
+	if (!shadowed_offs)
+		r = -ENOMEM;
+	for (size_t i = 0; r >= 0 && shadowed && shadowed[i]; i++)
+		r = strs_add(&strs, shadowed[i], strlen(shadowed[i]), &shadowed_offs[i]);
+	if (r < 0) {
+		kbuf_done(&strs);
+		return r;
 	}
+
+	memcpy(h.magic, STATE_MAGIC, sizeof(h.magic));
+	h.endian = STATE_ENDIAN;
+	h.header_size = sizeof(StateHeader);
+	h.generation = d->generation;
+	h.config_hash = d->config_hash;
+	for (size_t i = 0; i < ELEMENTSOF(fingerprinted); i++)
+		state_file_set(&h.files[i], &fp[fingerprinted[i]]);
+	{
+		_cleanup_free_ char *op = path_join(d->dir, "modules.order");
+
+		if (op && stat(op, &st) >= 0)
+			state_file_set(&h.order, &st);
+	}
+	h.n_syms = (uint32_t)n_out;
+	h.n_slots = (uint32_t)n_slots;
+	h.n_mods = (uint32_t)d->n_array;
+	h.n_ids = (uint32_t)n_ids;
+	h.n_dirs = (uint32_t)d->n_dirs;
+	h.n_shadowed = (uint32_t)strv_length(shadowed);
+	h.strs_size = (uint32_t)strs.size;
+
+	r = kbuf_reserve(out, sizeof(h) + 4 * (2 * n_out + n_slots + n_ids) +
+				      sizeof(StateMod) * d->n_array +
+				      sizeof(StateDir) * d->n_dirs + strs.size + 256);
 	if (r >= 0)
-		r = kbuf_puts(out, "end\n");
-	return r;
+		r = kbuf_put(out, &h, sizeof(h));
+	if (r >= 0)
+		r = state_put(out, syms, 4 * n_out, &h.off_syms);
+	if (r >= 0)
+		r = state_put(out, sorted, 4 * n_out, &h.off_sorted);
+	if (r >= 0)
+		r = state_put(out, slots, 4 * n_slots, &h.off_slots);
+	if (r >= 0)
+		r = state_put(out, mods, sizeof(StateMod) * d->n_array, &h.off_mods);
+	if (r >= 0)
+		r = state_put(out, ids, 4 * n_ids, &h.off_ids);
+	if (r >= 0)
+		r = state_put(out, dirs, sizeof(StateDir) * d->n_dirs, &h.off_dirs);
+	if (r >= 0)
+		r = state_put(out, shadowed_offs, 4 * h.n_shadowed, &h.off_shadowed);
+	if (r >= 0)
+		r = state_put(out, strs.data, strs.size, &h.off_strs);
+	kbuf_done(&strs);
+	if (r < 0)
+		return r;
+	h.size = out->size;
+	h.checksum = state_checksum(out->data + sizeof(h), out->size - sizeof(h));
+	memcpy(out->data, &h, sizeof(h));
+	return 0;
+}
+
+static bool state_range(const StateHeader *h, uint32_t off, size_t n, size_t size)
+{
+	return off % 4 == 0 && off >= sizeof(StateHeader) && off <= h->size &&
+	       n <= (h->size - off) / size;
+}
+
+/* Reads and checks the cache into *ret (pointing into a kept buffer); 0 when there is
+ * none or it does not belong to the index files in place. */
+static int state_open(Depmod *d, State *ret)
+{
+	_cleanup_free_ char *path = path_join(d->dir, CACHE_NAME);
+	_cleanup_close_ int dfd = -EBADF;
+	const StateHeader *h;
+	char *data = NULL;
+	size_t size;
+	State S;
+	struct stat st;
+	int r;
+
+	if (!path)
+		return -ENOMEM;
+	r = read_full_file(path, 0, &data, &size);
+	if (r < 0)
+		return 0;
+	r = keep(d, data);
+	if (r < 0)
+		return r;
+	h = (const StateHeader *)data;
+	if (size < sizeof(StateHeader) || memcmp(h->magic, STATE_MAGIC, sizeof(h->magic)) != 0 ||
+	    h->endian != STATE_ENDIAN || h->header_size != sizeof(StateHeader) ||
+	    h->size != size)
+		return 0;
+	/* the generation counts on even when the rest is stale */
+	d->generation = h->generation;
+	if (h->checksum != state_checksum(data + sizeof(StateHeader), size - sizeof(StateHeader))) {
+		log_debug("depmod: %s: checksum mismatch", path);
+		return 0;
+	}
+	if (!state_range(h, h->off_syms, h->n_syms, 4) ||
+	    !state_range(h, h->off_sorted, h->n_syms, 4) ||
+	    !state_range(h, h->off_slots, h->n_slots, 4) ||
+	    !state_range(h, h->off_mods, h->n_mods, sizeof(StateMod)) ||
+	    !state_range(h, h->off_ids, h->n_ids, 4) ||
+	    !state_range(h, h->off_dirs, h->n_dirs, sizeof(StateDir)) ||
+	    !state_range(h, h->off_shadowed, h->n_shadowed, 4) ||
+	    !state_range(h, h->off_strs, h->strs_size, 1) || h->strs_size == 0 ||
+	    data[h->off_strs + h->strs_size - 1] != 0 || h->n_slots < 2 ||
+	    (h->n_slots & (h->n_slots - 1)) || h->n_syms * 2ull > h->n_slots)
+		return 0;
+	S = (State){
+		.h = h,
+		.syms = (const uint32_t *)(data + h->off_syms),
+		.sorted = (const uint32_t *)(data + h->off_sorted),
+		.slots = (const uint32_t *)(data + h->off_slots),
+		.mods = (const StateMod *)(data + h->off_mods),
+		.ids = (const uint32_t *)(data + h->off_ids),
+		.dirs = (const StateDir *)(data + h->off_dirs),
+		.shadowed = (const uint32_t *)(data + h->off_shadowed),
+		.strs = data + h->off_strs,
+	};
+	/* every reference in range */
+	for (uint32_t i = 0; i < h->n_syms; i++)
+		if (S.syms[i] >= h->strs_size || S.sorted[i] >= h->n_syms)
+			return 0;
+	for (uint32_t i = 0; i < h->n_slots; i++)
+		if (S.slots[i] > h->n_syms)
+			return 0;
+	for (uint32_t i = 0; i < h->n_mods; i++) {
+		const StateMod *m = &S.mods[i];
+
+		if (m->name >= h->strs_size || m->path >= h->strs_size ||
+		    m->exports > h->n_ids || m->n_exports > h->n_ids - m->exports ||
+		    m->needs > h->n_ids || m->n_needs > h->n_ids - m->needs ||
+		    m->softdeps > h->n_ids || m->n_softdeps > h->n_ids - m->softdeps ||
+		    m->devname_len > 0x10000 || m->devname_off > UINT32_MAX - m->devname_len ||
+		    m->alias_off > UINT32_MAX - m->alias_len)
+			return 0;
+		for (uint32_t j = 0; j < m->n_exports; j++)
+			if (S.ids[m->exports + j] >= h->n_syms)
+				return 0;
+		for (uint32_t j = 0; j < m->n_needs; j++)
+			if (S.ids[m->needs + j] >= h->n_syms)
+				return 0;
+		for (uint32_t j = 0; j < m->n_softdeps; j++)
+			if (S.ids[m->softdeps + j] >= h->strs_size)
+				return 0;
+	}
+	for (uint32_t i = 0; i < h->n_dirs; i++)
+		if (S.dirs[i].path >= h->strs_size)
+			return 0;
+	for (uint32_t i = 0; i < h->n_shadowed; i++)
+		if (S.shadowed[i] >= h->strs_size)
+			return 0;
+	if (h->config_hash != d->config_hash) {
+		log_debug("depmod: depmod.d changed since the cache was written");
+		return 0;
+	}
+
+	dfd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return 0;
+	for (size_t i = 0; i < ELEMENTSOF(fingerprinted); i++) {
+		if (fstatat(dfd, file_names[fingerprinted[i]], &st, 0) < 0 ||
+		    !state_file_matches(&h->files[i], &st)) {
+			log_debug("depmod: %s/%s changed since the cache was written", d->dir,
+				  file_names[fingerprinted[i]]);
+			return 0;
+		}
+		d->prev_size[fingerprinted[i]] = (size_t)st.st_size;
+	}
+	if (fstatat(dfd, "modules.order", &st, 0) < 0)
+		st = (struct stat){};
+	if (!state_file_matches(&h->order, &st) &&
+	    !(st.st_ino == 0 && h->order.ino == 0)) {
+		log_debug("depmod: modules.order changed since the cache was written");
+		return 0;
+	}
+
+	/* the symbols, as they were */
+	d->syms = calloc(h->n_syms + 1, sizeof(char *));
+	d->sym_slots = malloc(sizeof(uint32_t) * h->n_slots);
+	d->sorted = malloc(sizeof(uint32_t) * (h->n_syms + 1));
+	if (!d->syms || !d->sym_slots || !d->sorted)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < h->n_syms; i++)
+		d->syms[i] = (char *)S.strs + S.syms[i];
+	memcpy(d->sym_slots, S.slots, sizeof(uint32_t) * h->n_slots);
+	memcpy(d->sorted, S.sorted, sizeof(uint32_t) * h->n_syms);
+	d->n_syms = d->alloc_syms = h->n_syms;
+	d->n_slots = h->n_slots;
+	d->n_sorted = h->n_syms;
+
+	d->cached_dirs = calloc(h->n_dirs + 1, sizeof(DirStamp));
+	if (!d->cached_dirs)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < h->n_dirs; i++) {
+		d->cached_dirs[i].path = strdup(S.strs + S.dirs[i].path);
+		if (!d->cached_dirs[i].path)
+			return -ENOMEM;
+		d->cached_dirs[i].mtime =
+			(struct timespec){ (time_t)S.dirs[i].sec, (long)S.dirs[i].nsec };
+		d->n_cached_dirs = i + 1;
+	}
+	for (uint32_t i = 0; i < h->n_shadowed; i++)
+		if (strv_extend(&d->cached_shadowed, S.strs + S.shadowed[i]) < 0)
+			return -ENOMEM;
+	*ret = S;
+	return 1;
+}
+
+static int ids_copy(const State *S, uint32_t at, uint32_t n, uint32_t **ret, size_t *ret_n)
+{
+	*ret = NULL;
+	*ret_n = n;
+	if (n == 0)
+		return 0;
+	*ret = malloc(sizeof(uint32_t) * n);
+	if (!*ret)
+		return -ENOMEM;
+	memcpy(*ret, S->ids + at, sizeof(uint32_t) * n);
+	return 0;
+}
+
+/* Loads the cache when it belongs to the text indexes in place: returns 1 and fills
+ * path -> Mod (exports, needs) in *ret, 0 when there is none or it is stale. */
+static int cache_load(Depmod *d, Hashmap **ret)
+{
+	_cleanup_hashmap_free_ Hashmap *by_path = NULL;
+	State S;
+	int r;
+
+	r = state_open(d, &S);
+	if (r <= 0)
+		return r;
+	by_path = hashmap_new(NULL, mod_free);
+	if (!by_path)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < S.h->n_mods; i++) {
+		const StateMod *sm = &S.mods[i];
+		Mod *m = calloc(1, sizeof(Mod));
+
+		if (!m || !(m->path = strdup(S.strs + sm->path)) ||
+		    ids_copy(&S, sm->exports, sm->n_exports, &m->exports, &m->n_exports) < 0 ||
+		    ids_copy(&S, sm->needs, sm->n_needs, &m->needs, &m->n_needs) < 0) {
+			mod_free(m);
+			return -ENOMEM;
+		}
+		r = hashmap_put(by_path, m->path, m);
+		if (r < 0) {
+			mod_free(m);
+			return r == -EEXIST ? 0 : r;
+		}
+	}
+	*ret = TAKE_PTR(by_path);
+	return 1;
 }
 
 static char *next_line(char **p, char *end)
@@ -1863,168 +2370,6 @@ static char *next_line(char **p, char *end)
 	*nl = 0;
 	*p = nl + 1;
 	return l;
-}
-
-static int parse_ids(char *s, uint32_t max, uint32_t **ret, size_t *ret_n)
-{
-	size_t n = 0, alloc = 0;
-	uint32_t *ids = NULL;
-
-	while (*s) {
-		uint64_t v = 0;
-		const char *b = s;
-
-		while (*s >= '0' && *s <= '9' && v < max)
-			v = v * 10 + (uint64_t)(*s++ - '0');
-		if (s == b || v >= max || (*s != ' ' && *s != 0)) {
-			free(ids);
-			return -EBADMSG;
-		}
-		if (ids_append(&ids, &n, &alloc, (uint32_t)v) < 0) {
-			free(ids);
-			return -ENOMEM;
-		}
-		if (*s)
-			s++;
-	}
-	*ret = ids;
-	*ret_n = n;
-	return 0;
-}
-
-/* Loads the cache when it belongs to the text indexes in place: returns 1 and fills
- * path -> Mod (exports, needs) in *ret, 0 when there is none or it is stale. */
-static int cache_load(Depmod *d, Hashmap **ret)
-{
-	_cleanup_free_ char *path = path_join(d->dir, CACHE_NAME);
-	char *data = NULL;
-	_cleanup_hashmap_free_ Hashmap *by_path = NULL;
-	_cleanup_free_ uint32_t *ids = NULL;
-	char *p, *end, *l;
-	unsigned long n_syms, n_mods;
-	size_t size;
-	int r;
-
-	if (!path)
-		return -ENOMEM;
-	r = read_full_file(path, 0, &data, &size);
-	if (r < 0)
-		return 0;
-	/* symbol names point into it */
-	r = keep(d, data);
-	if (r < 0)
-		return r;
-	p = data;
-	end = data + size;
-	if (!(l = next_line(&p, end)) || !streq(l, CACHE_MAGIC))
-		return 0;
-	if (!(l = next_line(&p, end)) || sscanf(l, "generation %lu", &d->generation) != 1)
-		return 0;
-	for (size_t i = 0; i < ELEMENTSOF(fingerprinted); i++) {
-		_cleanup_free_ char *fpath =
-			path_join(d->dir, file_names[fingerprinted[i]]);
-		char name[64];
-		uintmax_t ino;
-		intmax_t sz, sec;
-		long nsec;
-		struct stat st;
-
-		if (!(l = next_line(&p, end)) ||
-		    sscanf(l, "file %63s %ju %jd %jd.%ld", name, &ino, &sz, &sec,
-			   &nsec) != 5 ||
-		    !streq(name, file_names[fingerprinted[i]]))
-			return 0;
-		if (!fpath || stat(fpath, &st) < 0)
-			return 0;
-		if ((uintmax_t)st.st_ino != ino || (intmax_t)st.st_size != sz ||
-		    (intmax_t)st.st_mtim.tv_sec != sec || st.st_mtim.tv_nsec != nsec) {
-			log_debug("depmod: %s changed since the cache was written", fpath);
-			return 0;
-		}
-		d->prev_size[fingerprinted[i]] = (size_t)sz;
-	}
-	if (!(l = next_line(&p, end)) || sscanf(l, "symbols %lu", &n_syms) != 1 ||
-	    n_syms > UINT32_MAX)
-		return 0;
-	ids = calloc(n_syms + 1, sizeof(uint32_t));
-	if (!ids)
-		return -ENOMEM;
-	for (unsigned long i = 0; i < n_syms; i++) {
-		if (!(l = next_line(&p, end)))
-			return 0;
-		r = sym_intern_full(d, l, false, &ids[i]);
-		if (r < 0)
-			return r;
-		if (ids[i] != i)
-			return 0; /* a duplicate, or symbols interned before: not in hash order */
-	}
-	d->n_sorted = n_syms;
-	if (!(l = next_line(&p, end)) || sscanf(l, "modules %lu", &n_mods) != 1)
-		return 0;
-	by_path = hashmap_new(NULL, mod_free);
-	if (!by_path)
-		return -ENOMEM;
-	for (unsigned long i = 0; i < n_mods; i++) {
-		char *mpath, *ex, *ne;
-		Mod *m;
-
-		if (!(mpath = next_line(&p, end)) || !(ex = next_line(&p, end)) ||
-		    !(ne = next_line(&p, end)))
-			return 0;
-		m = calloc(1, sizeof(Mod));
-		if (!m || !(m->path = strdup(mpath))) {
-			mod_free(m);
-			return -ENOMEM;
-		}
-		if (parse_ids(ex, (uint32_t)n_syms, &m->exports, &m->n_exports) < 0 ||
-		    parse_ids(ne, (uint32_t)n_syms, &m->needs, &m->n_needs) < 0) {
-			mod_free(m);
-			return 0;
-		}
-		for (size_t j = 0; j < m->n_exports; j++)
-			m->exports[j] = ids[m->exports[j]];
-		for (size_t j = 0; j < m->n_needs; j++)
-			m->needs[j] = ids[m->needs[j]];
-		r = hashmap_put(by_path, m->path, m);
-		if (r < 0) {
-			mod_free(m);
-			return r == -EEXIST ? 0 : r;
-		}
-	}
-	{
-		unsigned long n_dirs, n_shadowed;
-
-		if (!(l = next_line(&p, end)) || sscanf(l, "dirs %lu", &n_dirs) != 1)
-			return 0;
-		d->cached_dirs = calloc(n_dirs + 1, sizeof(DirStamp));
-		if (!d->cached_dirs)
-			return -ENOMEM;
-		for (unsigned long i = 0; i < n_dirs; i++) {
-			intmax_t sec;
-			long nsec;
-			int pos = 0;
-
-			if (!(l = next_line(&p, end)) ||
-			    sscanf(l, "%jd.%ld %n", &sec, &nsec, &pos) != 2 || pos == 0)
-				return 0;
-			d->cached_dirs[i].path = strdup(l + pos);
-			if (!d->cached_dirs[i].path)
-				return -ENOMEM;
-			d->cached_dirs[i].mtime = (struct timespec){ (time_t)sec, nsec };
-			d->n_cached_dirs = i + 1;
-		}
-		if (!(l = next_line(&p, end)) ||
-		    sscanf(l, "shadowed %lu", &n_shadowed) != 1)
-			return 0;
-		for (unsigned long i = 0; i < n_shadowed; i++)
-			if (!(l = next_line(&p, end)) ||
-			    strv_extend(&d->cached_shadowed, l) < 0)
-				return 0;
-	}
-	if (!(l = next_line(&p, end)) || !streq(l, "end"))
-		return 0;
-	*ret = TAKE_PTR(by_path);
-	return 1;
 }
 
 /* ---- the old generation, from its text indexes and the cache ---- */
@@ -2057,7 +2402,9 @@ static int model_from_indexes(Depmod *d, char **ret_reason)
 		*ret_reason = strdup("the text indexes are missing");
 		return 0;
 	}
+	phase("load: read alias, softdep");
 	r = cache_load(d, &cache);
+	phase("load: cache");
 	if (r <= 0) {
 		free(alias);
 		free(softdep);
@@ -2107,6 +2454,7 @@ static int model_from_indexes(Depmod *d, char **ret_reason)
 		}
 	}
 
+	phase("load: modules from cache");
 	r = keep(d, alias);
 	if (r < 0)
 		return r;
@@ -2352,7 +2700,7 @@ static int publish(Depmod *d, Output *o)
 	}
 	phase("publish: write");
 	o->present[F_CACHE] = true;
-	r = cache_build(d, st, &o->buf[F_CACHE]);
+	r = state_build(d, o, st, &o->buf[F_CACHE]);
 	phase("publish: build cache");
 	if (r < 0)
 		goto fail;
