@@ -1763,11 +1763,35 @@ static void *alias_job(void *p)
 	return NULL;
 }
 
-static int compute(Depmod *d, Output *o, bool builtin)
+static int write_outputs(Depmod *d, Output *o)
 {
 	AliasJob job = { d, o, 0 };
 	pthread_t thread;
 	bool threaded;
+	double t0 = mono_ms(), t1, t2;
+	int r;
+
+	/* the alias files only read the model: build them beside the others */
+	threaded = pthread_create(&thread, NULL, alias_job, &job) == 0;
+	if (!threaded)
+		job.r = write_aliases(d, o);
+	r = write_deps(d, o);
+	t1 = mono_ms();
+	if (r >= 0)
+		r = write_symbols(d, o);
+	t2 = mono_ms();
+	if (threaded)
+		pthread_join(thread, NULL);
+	log_debug("depmod: modules.dep %.2f ms, modules.symbols %.2f ms, modules.alias %.2f ms "
+		  "(beside them)",
+		  t1 - t0, t2 - t1, job.ms);
+	if (r < 0)
+		return r;
+	return job.r;
+}
+
+static int compute(Depmod *d, Output *o, bool builtin)
+{
 	int r;
 
 	r = order_modules(d);
@@ -1786,28 +1810,9 @@ static int compute(Depmod *d, Output *o, bool builtin)
 	if (r < 0)
 		return r;
 	phase("dependencies");
-	/* the alias files only read the model: build them beside the others */
-	threaded = pthread_create(&thread, NULL, alias_job, &job) == 0;
-	if (!threaded)
-		job.r = write_aliases(d, o);
-	{
-		double t0 = mono_ms(), t1, t2;
-
-		r = write_deps(d, o);
-		t1 = mono_ms();
-		if (r >= 0)
-			r = write_symbols(d, o);
-		t2 = mono_ms();
-		if (threaded)
-			pthread_join(thread, NULL);
-		log_debug("depmod: modules.dep %.2f ms, modules.symbols %.2f ms, modules.alias %.2f ms "
-			  "(beside them)",
-			  t1 - t0, t2 - t1, job.ms);
-	}
+	r = write_outputs(d, o);
 	if (r < 0)
 		return r;
-	if (job.r < 0)
-		return job.r;
 	phase("modules.dep, .symbols, .alias");
 	if (builtin) {
 		r = write_builtin(d, o);
@@ -3029,6 +3034,570 @@ static char *rel_of(Depmod *d, const char *path)
 	return strdup(rel);
 }
 
+/* ---- the fast update: the previous generation from the cache alone ----
+ *
+ * When the cache matches the index files, modules.order and depmod.d, an update needs no
+ * hash of every module: the modules that did not change are taken from the cache as they
+ * are (their symbols, order, and their lines in modules.alias and .devname, copied), only
+ * the directories whose mtime changed are listed, and only the changed modules are read.
+ * Anything unusual (a tie between two files of one module, a file the caller did not name,
+ * an error to report) returns 0, and the general update below runs instead. */
+
+typedef struct FastName {
+	char *name;
+	long old; /* index in the cache, or -1 */
+	char *winner; /* path, or NULL when no file provides the name any more */
+	bool changed;
+} FastName;
+
+typedef struct Fast {
+	Depmod *d;
+	State S;
+	int dfd;
+	char **changed_dirs; /* relisted or gone, as the cache names them ("" for the top) */
+	char **found; /* module files in the relisted directories */
+	char **gone; /* module files the cache knows that are gone */
+	char **added; /* module files the cache does not know */
+	FastName *names;
+	size_t n_names;
+	Mod *pool;
+	Mod **fresh; /* read now, owned */
+	size_t n_fresh;
+	Mod ***deps_pool;
+	char *alias_map, *devname_data;
+	size_t alias_size, devname_size;
+} Fast;
+
+static void fast_done(Fast *f)
+{
+	safe_close(f->dfd);
+	strv_free(f->changed_dirs);
+	strv_free(f->found);
+	strv_free(f->gone);
+	strv_free(f->added);
+	for (size_t i = 0; i < f->n_names; i++) {
+		free(f->names[i].name);
+		free(f->names[i].winner);
+	}
+	free(f->names);
+	if (f->pool && f->S.h)
+		for (uint32_t i = 0; i < f->S.h->n_mods; i++) {
+			free(f->pool[i].softdeps.v);
+			free(f->pool[i].aliases.v);
+		}
+	free(f->pool);
+	for (size_t i = 0; i < f->n_fresh; i++)
+		mod_free(f->fresh[i]);
+	free(f->fresh);
+	free(f->deps_pool);
+	if (f->alias_map && f->alias_map != MAP_FAILED)
+		munmap(f->alias_map, f->alias_size);
+	free(f->devname_data);
+}
+
+static const char *state_str(const State *S, uint32_t off)
+{
+	return S->strs + off;
+}
+
+static size_t dir_len(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? (size_t)(slash - path) + 1 : 0;
+}
+
+static bool in_dirs(char *const *dirs, const char *path)
+{
+	size_t l = dir_len(path);
+
+	STRV_FOREACH(x, dirs)
+	if (strlen(*x) == l && strncmp(*x, path, l) == 0)
+		return true;
+	return false;
+}
+
+static bool state_has_dir(const State *S, const char *rel)
+{
+	for (uint32_t i = 0; i < S->h->n_dirs; i++)
+		if (streq(state_str(S, S->dirs[i].path), rel))
+			return true;
+	return false;
+}
+
+/* Lists one directory; subdirectories the cache knows are checked on their own, new ones
+ * are listed whole. */
+static int fast_list(Fast *f, int fd, const char *prefix)
+{
+	_cleanup_(closedirp) DIR *dp = NULL;
+	struct dirent *de;
+	struct stat st;
+	int r;
+
+	if (fstat(fd, &st) < 0 || (r = dir_stamp(f->d, prefix, &st.st_mtim)) < 0) {
+		safe_close(fd);
+		return -ENOMEM;
+	}
+	dp = fdopendir(fd);
+	if (!dp) {
+		safe_close(fd);
+		return negative_errno();
+	}
+	while ((de = readdir(dp))) {
+		_cleanup_free_ char *rel = NULL;
+		bool is_dir;
+
+		if (excluded(&f->d->cfg, de->d_name))
+			continue;
+		if (de->d_type == DT_REG)
+			is_dir = false;
+		else if (de->d_type == DT_DIR)
+			is_dir = true;
+		else {
+			if (fstatat(dirfd(dp), de->d_name, &st, 0) < 0)
+				continue;
+			if (S_ISREG(st.st_mode))
+				is_dir = false;
+			else if (S_ISDIR(st.st_mode))
+				is_dir = true;
+			else
+				continue;
+		}
+		if (!is_dir && !has_kmod_ext(de->d_name))
+			continue;
+		if (asprintf(&rel, "%s%s%s", prefix, de->d_name, is_dir ? "/" : "") < 0)
+			return -ENOMEM;
+		if (is_dir) {
+			int sub;
+
+			if (state_has_dir(&f->S, rel))
+				continue;
+			sub = openat(dirfd(dp), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (sub < 0)
+				continue;
+			r = fast_list(f, sub, rel);
+			if (r < 0)
+				return r;
+		} else if (strv_consume(&f->found, TAKE_PTR(rel)) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Which files appeared and went: only where a directory's mtime changed. */
+static int fast_tree(Fast *f)
+{
+	const State *S = &f->S;
+	int r;
+
+	for (uint32_t i = 0; i < S->h->n_dirs; i++) {
+		const StateDir *sd = &S->dirs[i];
+		const char *rel = state_str(S, sd->path);
+		struct stat st;
+		int fd;
+
+		if (fstatat(f->dfd, rel[0] ? rel : ".", &st, 0) < 0 || !S_ISDIR(st.st_mode)) {
+			if (strv_extend(&f->changed_dirs, rel) < 0)
+				return -ENOMEM;
+			continue;
+		}
+		if (sd->sec != 0 && st.st_mtim.tv_sec == sd->sec && st.st_mtim.tv_nsec == sd->nsec) {
+			r = dir_stamp(f->d, rel, &st.st_mtim);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (strv_extend(&f->changed_dirs, rel) < 0)
+			return -ENOMEM;
+		fd = openat(f->dfd, rel[0] ? rel : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		log_debug("depmod: %s/%s changed, listing it again", f->d->dir, rel);
+		r = fast_list(f, fd, rel);
+		if (r < 0)
+			return r;
+	}
+
+	/* the cache's files in those directories: still there, or gone */
+	for (int pass = 0; pass < 2; pass++) {
+		uint32_t n = pass == 0 ? S->h->n_mods : S->h->n_shadowed;
+
+		for (uint32_t i = 0; i < n; i++) {
+			const char *p = state_str(S, pass == 0 ? S->mods[i].path : S->shadowed[i]);
+
+			if (!in_dirs(f->changed_dirs, p) || strv_contains(f->found, p))
+				continue;
+			if (strv_extend(&f->gone, p) < 0)
+				return -ENOMEM;
+		}
+	}
+	STRV_FOREACH(p, f->found)
+	{
+		bool known = false;
+
+		for (uint32_t i = 0; i < S->h->n_mods && !known; i++)
+			known = streq(state_str(S, S->mods[i].path), *p);
+		for (uint32_t i = 0; i < S->h->n_shadowed && !known; i++)
+			known = streq(state_str(S, S->shadowed[i]), *p);
+		if (!known && strv_extend(&f->added, *p) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static long state_find(const State *S, const char *name)
+{
+	for (uint32_t i = 0; i < S->h->n_mods; i++)
+		if (streq(state_str(S, S->mods[i].name), name))
+			return i;
+	return -1;
+}
+
+static int fast_name_add(Fast *f, const char *name)
+{
+	FastName *n;
+
+	for (size_t i = 0; i < f->n_names; i++)
+		if (streq(f->names[i].name, name))
+			return 0;
+	n = reallocarray(f->names, f->n_names + 1, sizeof(FastName));
+	if (!n)
+		return -ENOMEM;
+	f->names = n;
+	n = &f->names[f->n_names];
+	*n = (FastName){ .name = strdup(name), .old = state_find(&f->S, name) };
+	if (!n->name)
+		return -ENOMEM;
+	f->n_names++;
+	return 0;
+}
+
+static int fast_name_add_path(Fast *f, const char *path)
+{
+	_cleanup_free_ char *n = modname_from_path(path);
+
+	return n ? fast_name_add(f, n) : -ENOMEM;
+}
+
+static bool name_is(const char *path, const char *name)
+{
+	_cleanup_free_ char *n = modname_from_path(path);
+
+	return n && streq(n, name);
+}
+
+/* The winner of each name the update touches; 0 when the general update must decide. */
+static int fast_decide(Fast *f, char *const *add_rel, char *const *add_names,
+		       char *const *rm_names, char ***ret_shadowed)
+{
+	const State *S = &f->S;
+	_cleanup_strv_free_ char **shadowed = NULL;
+	int r;
+
+	STRV_FOREACH(p, f->gone)
+	if ((r = fast_name_add_path(f, *p)) < 0)
+		return r;
+	STRV_FOREACH(p, f->added)
+	if ((r = fast_name_add_path(f, *p)) < 0)
+		return r;
+	STRV_FOREACH(n, add_names)
+	if ((r = fast_name_add(f, *n)) < 0)
+		return r;
+	STRV_FOREACH(n, rm_names)
+	if ((r = fast_name_add(f, *n)) < 0)
+		return r;
+
+	for (size_t i = 0; i < f->n_names; i++) {
+		FastName *fn = &f->names[i];
+		_cleanup_strv_free_ char **files = NULL;
+		const char *old_path = fn->old >= 0 ? state_str(S, S->mods[fn->old].path) : NULL;
+		const char *best = NULL;
+		int best_prio = INT_MIN;
+		bool tie = false;
+
+		if (old_path && !strv_contains(f->gone, old_path) && strv_extend(&files, old_path) < 0)
+			return -ENOMEM;
+		for (uint32_t j = 0; j < S->h->n_shadowed; j++) {
+			const char *p = state_str(S, S->shadowed[j]);
+
+			if (!strv_contains(f->gone, p) && name_is(p, fn->name) &&
+			    strv_extend(&files, p) < 0)
+				return -ENOMEM;
+		}
+		STRV_FOREACH(p, f->added)
+		if (name_is(*p, fn->name) && strv_extend(&files, *p) < 0)
+			return -ENOMEM;
+		STRV_FOREACH(p, files)
+		{
+			int prio = config_priority(&f->d->cfg, *p);
+
+			if (!best || prio > best_prio) {
+				best = *p;
+				best_prio = prio;
+				tie = false;
+			} else if (prio == best_prio)
+				tie = true;
+		}
+		if (tie)
+			return 0;
+		/* an added file the tree does not hold, a removal of what is not indexed or
+		 * still there: the general update reports it */
+		STRV_FOREACH(a, add_rel)
+		if (name_is(*a, fn->name) && !strv_contains(files, *a))
+			return 0;
+		if (strv_contains(rm_names, fn->name) &&
+		    (!old_path || (best && streq(best, old_path))))
+			return 0;
+		if (best && !(fn->winner = strdup(best)))
+			return -ENOMEM;
+		fn->changed = !old_path != !best || (best && !streq(best, old_path)) ||
+			      (best && strv_contains(add_rel, best));
+		/* a change nobody announced: the indexes disagree with the tree */
+		if (fn->changed && !strv_contains(add_names, fn->name) &&
+		    !strv_contains(rm_names, fn->name))
+			return 0;
+		STRV_FOREACH(p, files)
+		if (!streq(*p, best) && strv_extend(&shadowed, *p) < 0)
+			return -ENOMEM;
+	}
+	/* the shadowed files of names the update did not touch stay */
+	for (uint32_t j = 0; j < S->h->n_shadowed; j++) {
+		const char *p = state_str(S, S->shadowed[j]);
+		_cleanup_free_ char *n = modname_from_path(p);
+		bool touched = false;
+
+		if (!n)
+			return -ENOMEM;
+		for (size_t i = 0; i < f->n_names && !touched; i++)
+			touched = streq(f->names[i].name, n);
+		if (!touched && strv_extend(&shadowed, p) < 0)
+			return -ENOMEM;
+	}
+	*ret_shadowed = TAKE_PTR(shadowed);
+	return 1;
+}
+
+/* A module's place in modules.order, as order_modules() finds it. */
+static int order_of(const char *data, size_t size, bool have, const Mod *m)
+{
+	size_t ul = dir_len(m->path) + strlen(m->name) + 3, total = 1, idx = 0;
+	int found = 1;
+
+	if (!have || (size > 0 && data[size - 1] != '\n'))
+		return 1;
+	for (size_t i = 0; i < size; i++)
+		total += data[i] == '\n';
+	for (const char *line = data, *next; line < data + size; line = next) {
+		const char *nl = memchr(line, '\n', (size_t)(data + size - line));
+
+		next = nl + 1;
+		idx++;
+		if ((size_t)(nl - line) == strnlen(m->path, ul) &&
+		    strncmp(line, m->path, (size_t)(nl - line)) == 0)
+			found = (int)idx - (int)total;
+	}
+	return found;
+}
+
+static int fast_update(const char *root, const char *kver, char *const *add_rel,
+		       char *const *add_names, char *const *rm_names, DepmodReport *rep)
+{
+	_cleanup_(depmod_freep) Depmod *d = NULL;
+	_cleanup_(output_done) Output o = {};
+	_cleanup_(fast_done) Fast f = { .dfd = -EBADF };
+	_cleanup_strv_free_ char **shadowed = NULL;
+	_cleanup_free_ char *order = NULL;
+	size_t order_size = 0, n_old, n_new = 0;
+	bool have_order;
+	int r;
+
+	r = depmod_new(root, kver, rep, &d);
+	if (r < 0)
+		return r;
+	f.d = d;
+	r = state_open(d, &f.S);
+	if (r <= 0)
+		return r;
+	n_old = f.S.h->n_mods;
+	f.dfd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (f.dfd < 0)
+		return 0;
+	/* the old lines are copied from the files the cache vouches for */
+	{
+		_cleanup_close_ int fd = openat(f.dfd, "modules.alias", O_RDONLY | O_CLOEXEC);
+		_cleanup_free_ char *dp = path_join(d->dir, "modules.devname");
+		struct stat st;
+
+		if (fd < 0 || fstat(fd, &st) < 0 || !dp)
+			return 0;
+		f.alias_size = (size_t)st.st_size;
+		if (f.alias_size > 0) {
+			f.alias_map = mmap(NULL, f.alias_size, PROT_READ, MAP_PRIVATE, fd, 0);
+			if (f.alias_map == MAP_FAILED)
+				return 0;
+		}
+		if (read_full_file(dp, 0, &f.devname_data, &f.devname_size) < 0)
+			return 0;
+	}
+	phase("load cache");
+
+	r = fast_tree(&f);
+	if (r < 0)
+		return r;
+	r = fast_decide(&f, add_rel, add_names, rm_names, &shadowed);
+	if (r <= 0)
+		return r;
+	phase("tree");
+
+	/* the modules that stay, from the cache */
+	f.pool = calloc(n_old + 1, sizeof(Mod));
+	f.fresh = calloc(f.n_names + 1, sizeof(Mod *));
+	d->array = calloc(n_old + f.n_names + 1, sizeof(Mod *));
+	if (!f.pool || !f.fresh || !d->array)
+		return -ENOMEM;
+	{
+		size_t total_needs = 0;
+		Mod **slot;
+		_cleanup_free_ bool *drop = calloc(n_old + 1, sizeof(bool));
+
+		if (!drop)
+			return -ENOMEM;
+		for (size_t i = 0; i < f.n_names; i++)
+			if (f.names[i].changed && f.names[i].old >= 0)
+				drop[f.names[i].old] = true;
+		for (uint32_t i = 0; i < n_old; i++)
+			total_needs += f.S.mods[i].n_needs;
+		f.deps_pool = calloc(total_needs + 1, sizeof(Mod *));
+		if (!f.deps_pool)
+			return -ENOMEM;
+		slot = (Mod **)f.deps_pool;
+		for (uint32_t i = 0; i < n_old; i++) {
+			const StateMod *sm = &f.S.mods[i];
+			Mod *m = &f.pool[i];
+
+			if (drop[i])
+				continue;
+			if ((size_t)sm->alias_off + sm->alias_len > f.alias_size ||
+			    (size_t)sm->devname_off + sm->devname_len > f.devname_size)
+				return 0;
+			m->name = (char *)state_str(&f.S, sm->name);
+			m->path = (char *)state_str(&f.S, sm->path);
+			m->exports = (uint32_t *)f.S.ids + sm->exports;
+			m->n_exports = sm->n_exports;
+			m->needs = (uint32_t *)f.S.ids + sm->needs;
+			m->n_needs = sm->n_needs;
+			m->sort_idx = sm->sort_idx;
+			m->bucket = sm->bucket;
+			m->deps = slot;
+			m->alloc_deps = sm->n_needs;
+			slot += sm->n_needs;
+			m->has_old_lines = true;
+			m->old_alias = f.alias_map + sm->alias_off;
+			m->old_alias_len = sm->alias_len;
+			m->old_devname = f.devname_data + sm->devname_off;
+			m->old_devname_len = sm->devname_len;
+			for (uint32_t j = 0; j < sm->n_softdeps; j++)
+				if (strlist_add(&m->softdeps,
+						state_str(&f.S, f.S.ids[sm->softdeps + j])) < 0)
+					return -ENOMEM;
+			d->array[d->n_array++] = m;
+		}
+	}
+
+	/* the changed ones, read */
+	{
+		_cleanup_free_ char *op = path_join(d->dir, "modules.order");
+
+		if (!op)
+			return -ENOMEM;
+		have_order = read_full_file(op, 0, &order, &order_size) >= 0;
+	}
+	for (size_t i = 0; i < f.n_names; i++) {
+		FastName *fn = &f.names[i];
+		Mod *m;
+
+		if (!fn->changed || !fn->winner)
+			continue;
+		r = mod_new(fn->name, fn->winner, &m);
+		if (r < 0)
+			return r;
+		f.fresh[f.n_fresh++] = m;
+		r = mod_read(d, m, strv_contains(add_rel, fn->winner));
+		if (r < 0)
+			return r == -ENOMEM ? r : 0;
+		m->sort_idx = order_of(order, order_size, have_order, m);
+		m->bucket = hash_superfast(m->name, (unsigned)strlen(m->name)) & 511;
+		n_new++;
+	}
+	/* into depmod's order: the old ones are in it already, the new ones merge in */
+	if (n_new > 0) {
+		_cleanup_free_ Mod **merged = calloc(d->n_array + n_new + 1, sizeof(Mod *));
+		size_t i = 0, j = 0, k = 0;
+
+		if (!merged)
+			return -ENOMEM;
+		qsort(f.fresh, f.n_fresh, sizeof(Mod *), sort_cmp);
+		while (i < d->n_array || j < f.n_fresh) {
+			if (j >= f.n_fresh ||
+			    (i < d->n_array && sort_cmp(&d->array[i], &f.fresh[j]) < 0))
+				merged[k++] = d->array[i++];
+			else
+				merged[k++] = f.fresh[j++];
+		}
+		memcpy(d->array, merged, k * sizeof(Mod *));
+		d->n_array = k;
+	}
+	for (size_t i = 0; i < d->n_array; i++)
+		d->array[i]->idx = (unsigned)i;
+	d->cached_shadowed = TAKE_PTR(shadowed);
+	phase("apply changes");
+
+	/* the old modules' aliases, for modules.alias.bin */
+	for (size_t i = 0; i < d->n_array; i++) {
+		Mod *m = d->array[i];
+		char *p, *end;
+
+		if (!m->has_old_lines)
+			continue;
+		/* a private copy: the lines are cut into strings */
+		p = malloc(m->old_alias_len + 1);
+		if (!p || keep(d, p) < 0)
+			return -ENOMEM;
+		memcpy(p, m->old_alias, m->old_alias_len);
+		p[m->old_alias_len] = 0;
+		end = p + m->old_alias_len;
+		for (char *l; (l = next_line(&p, end));) {
+			char *sp;
+
+			if (!startswith(l, "alias ") || !(sp = strrchr(l + 6, ' ')))
+				return 0;
+			*sp = 0;
+			if (strlist_add(&m->aliases, l + 6) < 0)
+				return -ENOMEM;
+		}
+	}
+	phase("old aliases");
+
+	for (int i = 0; i < F_MAX; i++)
+		if (d->prev_size[i] > 0 && kbuf_reserve(&o.buf[i], d->prev_size[i] + 65536) < 0)
+			return -ENOMEM;
+	r = compute_deps(d);
+	if (r < 0)
+		return r;
+	r = sym_hash_order(d);
+	if (r < 0)
+		return r;
+	phase("dependencies");
+	r = write_outputs(d, &o);
+	if (r < 0)
+		return r;
+	if (rep)
+		rep->n_modules = (unsigned)d->n_array;
+	r = publish(d, &o);
+	phase("publish");
+	return r < 0 ? r : 1;
+}
+
 int depmod_update(const char *root, const char *kver, char *const *add,
 		  char *const *remove, DepmodReport *rep)
 {
@@ -3099,6 +3668,17 @@ int depmod_update(const char *root, const char *kver, char *const *add,
 		if (r < 0)
 			return r;
 	}
+
+	r = fast_update(root, kver, add_rel, add_names, rm_names, rep);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	if (rep) {
+		bool recovered = rep->recovered;
+
+		depmod_report_done(rep);
+		rep->recovered = recovered;
+	}
+	log_debug("depmod: the fast update does not apply; updating from the text indexes");
 
 	have_old = model_from_indexes(d, &reason);
 	if (have_old < 0)
