@@ -3043,6 +3043,12 @@ static char *rel_of(Depmod *d, const char *path)
  * Anything unusual (a tie between two files of one module, a file the caller did not name,
  * an error to report) returns 0, and the general update below runs instead. */
 
+static int fast_skip(const char *why)
+{
+	log_debug("depmod: fast update: %s", why);
+	return 0;
+}
+
 typedef struct FastName {
 	char *name;
 	long old; /* index in the cache, or -1 */
@@ -3339,15 +3345,15 @@ static int fast_decide(Fast *f, char *const *add_rel, char *const *add_names,
 				tie = true;
 		}
 		if (tie)
-			return 0;
+			return fast_skip("two files of one module at the same priority");
 		/* an added file the tree does not hold, a removal of what is not indexed or
 		 * still there: the general update reports it */
 		STRV_FOREACH(a, add_rel)
 		if (name_is(*a, fn->name) && !strv_contains(files, *a))
-			return 0;
+			return fast_skip("an added file is not in the tree");
 		if (strv_contains(rm_names, fn->name) &&
 		    (!old_path || (best && streq(best, old_path))))
-			return 0;
+			return fast_skip("a removed module is not indexed or still there");
 		if (best && !(fn->winner = strdup(best)))
 			return -ENOMEM;
 		fn->changed = !old_path != !best || (best && !streq(best, old_path)) ||
@@ -3355,7 +3361,7 @@ static int fast_decide(Fast *f, char *const *add_rel, char *const *add_names,
 		/* a change nobody announced: the indexes disagree with the tree */
 		if (fn->changed && !strv_contains(add_names, fn->name) &&
 		    !strv_contains(rm_names, fn->name))
-			return 0;
+			return fast_skip("the tree changed where the caller did not say");
 		STRV_FOREACH(p, files)
 		if (!streq(*p, best) && strv_extend(&shadowed, *p) < 0)
 			return -ENOMEM;
@@ -3479,7 +3485,7 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 				continue;
 			if ((size_t)sm->alias_off + sm->alias_len > f.alias_size ||
 			    (size_t)sm->devname_off + sm->devname_len > f.devname_size)
-				return 0;
+				return fast_skip("modules.alias does not match the cache");
 			m->name = (char *)state_str(&f.S, sm->name);
 			m->path = (char *)state_str(&f.S, sm->path);
 			m->exports = (uint32_t *)f.S.ids + sm->exports;
@@ -3524,7 +3530,7 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 		f.fresh[f.n_fresh++] = m;
 		r = mod_read(d, m, strv_contains(add_rel, fn->winner));
 		if (r < 0)
-			return r == -ENOMEM ? r : 0;
+			return r == -ENOMEM ? r : fast_skip("a module cannot be read");
 		m->sort_idx = order_of(order, order_size, have_order, m);
 		m->bucket = hash_superfast(m->name, (unsigned)strlen(m->name)) & 511;
 		n_new++;
@@ -3570,7 +3576,7 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 			char *sp;
 
 			if (!startswith(l, "alias ") || !(sp = strrchr(l + 6, ' ')))
-				return 0;
+				return fast_skip("modules.alias does not match the cache");
 			*sp = 0;
 			if (strlist_add(&m->aliases, l + 6) < 0)
 				return -ENOMEM;
