@@ -109,11 +109,14 @@ typedef struct Mod {
 	int dep_sort_idx;
 	unsigned stamp;
 
-	/* where this generation writes its lines: modules.alias and modules.devname offsets */
+	/* where this generation writes its lines: modules.dep, .alias and .devname offsets */
+	size_t dep_off, dep_len;
 	size_t alias_off, alias_len;
 	size_t devname_off, devname_len;
 	/* the previous generation's lines, verbatim, when the module did not change (fast
 	 * path): they are copied instead of being generated from the aliases */
+	const char *old_dep;
+	size_t old_dep_len;
 	const char *old_alias;
 	size_t old_alias_len;
 	const char *old_devname;
@@ -1302,68 +1305,123 @@ static int compute_deps(Depmod *d)
 	return 0;
 }
 
-static int closure_collect(Mod *m, unsigned stamp, Mod ***list, size_t *n, size_t *alloc)
+static int dep_sort_cmp(const void *a, const void *b)
 {
-	for (size_t i = 0; i < m->n_deps; i++) {
-		Mod *dep = m->deps[i];
+	return dep_cmp(a, b);
+}
+
+/* m's dependencies, direct and indirect, in depmod's order (by dep_sort_idx); list and
+ * stack hold n_array entries. */
+static size_t closure(Mod *m, unsigned stamp, Mod **list, Mod **stack)
+{
+	size_t n = 0, sp = 0;
+
+	for (Mod *x = m;;) {
+		for (size_t k = 0; k < x->n_deps; k++) {
+			Mod *dep = x->deps[k];
+
+			if (dep->stamp == stamp)
+				continue;
+			dep->stamp = stamp;
+			list[n++] = dep;
+			stack[sp++] = dep;
+		}
+		if (sp == 0)
+			break;
+		x = stack[--sp];
+	}
+	if (n > 16)
+		qsort(list, n, sizeof(Mod *), dep_sort_cmp);
+	else
+		for (size_t i = 1; i < n; i++) {
+			Mod *v = list[i];
+			size_t j = i;
+
+			for (; j > 0 && list[j - 1]->dep_sort_idx > v->dep_sort_idx; j--)
+				list[j] = list[j - 1];
+			list[j] = v;
+		}
+	return n;
+}
+
+/* modules.dep, and each module's line in it (m->dep_off, m->dep_len). */
+static int write_dep_text(Depmod *d, Output *o)
+{
+	_cleanup_free_ Mod **list = calloc(d->n_array + 1, sizeof(Mod *));
+	_cleanup_free_ Mod **stack = calloc(d->n_array + 1, sizeof(Mod *));
+	KBuf *t = &o->buf[F_DEP];
+
+	if (!list || !stack)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->n_array; i++)
+		d->array[i]->stamp = 0;
+	for (size_t i = 0; i < d->n_array; i++) {
+		Mod *m = d->array[i];
+		size_t n = closure(m, (unsigned)i + 1, list, stack), len, pl;
+		char *w;
+
+		len = strlen(m->path) + 2;
+		for (size_t j = 0; j < n; j++)
+			len += strlen(list[j]->path) + 1;
+		if (kbuf_reserve(t, len) < 0)
+			return -ENOMEM;
+		m->dep_off = t->size;
+		w = t->data + t->size;
+		pl = strlen(m->path);
+		memcpy(w, m->path, pl);
+		w += pl;
+		*w++ = ':';
+		for (size_t j = 0; j < n; j++) {
+			*w++ = ' ';
+			pl = strlen(list[j]->path);
+			memcpy(w, list[j]->path, pl);
+			w += pl;
+		}
+		*w++ = '\n';
+		t->size = (size_t)(w - t->data);
+		t->data[t->size] = 0;
+		m->dep_len = t->size - m->dep_off;
+	}
+	o->present[F_DEP] = true;
+	return 0;
+}
+
+/* modules.dep.bin: each module's line (without the newline), keyed by its name. */
+static int write_dep_bin(Depmod *d, Output *o)
+{
+	_cleanup_kmod_index_free_ KmodIndex *idx = kmod_index_new();
+	_cleanup_free_ char *line = NULL;
+	size_t line_size = 0;
+	const KBuf *t = &o->buf[F_DEP];
+
+	if (!idx)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->n_array; i++) {
+		Mod *m = d->array[i];
 		int r;
 
-		if (dep->stamp == stamp)
-			continue;
-		dep->stamp = stamp;
-		if (!GREEDY_REALLOC(*list, *alloc, *n + 1))
-			return -ENOMEM;
-		(*list)[(*n)++] = dep;
-		r = closure_collect(dep, stamp, list, n, alloc);
+		if (m->dep_len > line_size) {
+			free(line);
+			line_size = m->dep_len * 2;
+			line = malloc(line_size);
+			if (!line)
+				return -ENOMEM;
+		}
+		memcpy(line, t->data + m->dep_off, m->dep_len - 1);
+		line[m->dep_len - 1] = 0;
+		r = kmod_index_add(idx, m->name, line, m->idx);
 		if (r < 0)
 			return r;
 	}
-	return 0;
+	o->present[F_DEP_BIN] = true;
+	return kmod_index_write(idx, &o->buf[F_DEP_BIN]);
 }
 
 static int write_deps(Depmod *d, Output *o)
 {
-	_cleanup_kmod_index_free_ KmodIndex *idx = kmod_index_new();
-	_cleanup_free_ Mod **list = NULL;
-	size_t alloc = 0;
-	KBuf line = {};
-	int r = 0;
+	int r = write_dep_text(d, o);
 
-	if (!idx)
-		return -ENOMEM;
-	for (size_t i = 0; i < d->n_array; i++)
-		d->array[i]->stamp = 0;
-	for (size_t i = 0; i < d->n_array && r >= 0; i++) {
-		Mod *m = d->array[i];
-		size_t n = 0;
-
-		line.size = 0;
-		r = kbuf_puts(&line, m->path);
-		if (r >= 0)
-			r = kbuf_putc(&line, ':');
-		if (r >= 0)
-			r = closure_collect(m, (unsigned)i + 1, &list, &n, &alloc);
-		if (r < 0)
-			break;
-		if (n > 1)
-			qsort(list, n, sizeof(Mod *), dep_cmp);
-		for (size_t j = 0; j < n && r >= 0; j++) {
-			r = kbuf_putc(&line, ' ');
-			if (r >= 0)
-				r = kbuf_puts(&line, list[j]->path);
-		}
-		if (r >= 0)
-			r = kbuf_put(&o->buf[F_DEP], line.data, line.size);
-		if (r >= 0)
-			r = kbuf_putc(&o->buf[F_DEP], '\n');
-		if (r >= 0)
-			r = kmod_index_add(idx, m->name, line.data, m->idx);
-	}
-	kbuf_done(&line);
-	if (r < 0)
-		return r;
-	o->present[F_DEP] = o->present[F_DEP_BIN] = true;
-	return kmod_index_write(idx, &o->buf[F_DEP_BIN]);
+	return r < 0 ? r : write_dep_bin(d, o);
 }
 
 /* Appends the pieces, NULL-terminated. */
