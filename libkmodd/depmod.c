@@ -1636,49 +1636,88 @@ static int sym_hash_order(Depmod *d)
 	return 0;
 }
 
-static int write_symbols(Depmod *d, Output *o)
+/* The module owning each symbol: the last exporter in the module order, as in depmod. */
+static Mod **symbol_owners(Depmod *d)
 {
-	_cleanup_kmod_index_free_ KmodIndex *idx = kmod_index_new();
-	_cleanup_free_ Mod **owner = calloc(d->n_syms + 1, sizeof(Mod *));
-	_cleanup_free_ char *key = NULL;
-	size_t key_size = 0;
-	KBuf *t = &o->buf[F_SYMBOLS];
-	int r;
+	Mod **owner = calloc(d->n_syms + 1, sizeof(Mod *));
 
-	if (!idx || !owner)
-		return -ENOMEM;
+	if (!owner)
+		return NULL;
 	for (size_t i = 0; i < d->n_array; i++)
 		for (size_t j = 0; j < d->array[i]->n_exports; j++)
 			owner[d->array[i]->exports[j]] = d->array[i];
+	return owner;
+}
+
+static int write_symbols_text(Depmod *d, Output *o, Mod **owner)
+{
+	KBuf *t = &o->buf[F_SYMBOLS];
+	int r;
 
 	r = kbuf_puts(t, "# Aliases for symbols, used by symbol_request().\n");
 	for (size_t i = 0; i < d->n_syms && r >= 0; i++) {
 		uint32_t id = d->hash_order[i];
-		const char *name = d->syms[id];
 		const Mod *m = owner[id];
-		size_t l;
 
-		if (!m)
-			continue;
-		l = strlen(name) + sizeof("symbol:");
-		r = kbuf_cat(t, "alias symbol:", name, " ", m->name, "\n", NULL);
-		if (r < 0)
-			break;
-		if (l > key_size) {
-			free(key);
-			key_size = l * 2;
-			key = malloc(key_size);
-			if (!key)
-				return -ENOMEM;
-		}
-		memcpy(key, "symbol:", 7);
-		memcpy(key + 7, name, l - 7);
-		r = kmod_index_add(idx, key, m->name, m->idx);
+		if (m)
+			r = kbuf_cat(t, "alias symbol:", d->syms[id], " ", m->name, "\n", NULL);
 	}
 	if (r < 0)
 		return r;
-	o->present[F_SYMBOLS] = o->present[F_SYMBOLS_BIN] = true;
+	o->present[F_SYMBOLS] = true;
+	return 0;
+}
+
+static int symbol_key(const char *name, char **key, size_t *key_size)
+{
+	size_t l = strlen(name) + sizeof("symbol:");
+
+	if (l > *key_size) {
+		free(*key);
+		*key_size = l * 2;
+		*key = malloc(*key_size);
+		if (!*key)
+			return -ENOMEM;
+	}
+	memcpy(*key, "symbol:", 7);
+	memcpy(*key + 7, name, l - 7);
+	return 0;
+}
+
+static int write_symbols_bin(Depmod *d, Output *o, Mod **owner)
+{
+	_cleanup_kmod_index_free_ KmodIndex *idx = kmod_index_new();
+	_cleanup_free_ char *key = NULL;
+	size_t key_size = 0;
+	int r = 0;
+
+	if (!idx)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->n_syms && r >= 0; i++) {
+		uint32_t id = d->hash_order[i];
+		const Mod *m = owner[id];
+
+		if (!m)
+			continue;
+		r = symbol_key(d->syms[id], &key, &key_size);
+		if (r >= 0)
+			r = kmod_index_add(idx, key, m->name, m->idx);
+	}
+	if (r < 0)
+		return r;
+	o->present[F_SYMBOLS_BIN] = true;
 	return kmod_index_write(idx, &o->buf[F_SYMBOLS_BIN]);
+}
+
+static int write_symbols(Depmod *d, Output *o)
+{
+	_cleanup_free_ Mod **owner = symbol_owners(d);
+	int r;
+
+	if (!owner)
+		return -ENOMEM;
+	r = write_symbols_text(d, o, owner);
+	return r < 0 ? r : write_symbols_bin(d, o, owner);
 }
 
 /* modules.builtin.bin and modules.builtin.alias.bin, from modules.builtin and
@@ -1890,7 +1929,7 @@ static int compute(Depmod *d, Output *o, bool builtin)
  * table is stored as it is), so an update neither sorts nor hashes the symbols it already
  * knows. Unused symbols are dropped when they are more than a quarter of all. */
 
-#define STATE_MAGIC "kmodd-depmod-3\n"
+#define STATE_MAGIC "kmodd-depmod-4\n"
 #define STATE_ENDIAN 0x01020304u
 
 typedef struct StateFile {
@@ -1918,7 +1957,8 @@ typedef struct StateMod {
 	uint32_t bucket;
 	uint32_t exports, n_exports, needs, n_needs; /* ranges of the id array */
 	uint32_t softdeps, n_softdeps; /* a range of the id array holding string offsets */
-	uint32_t alias_off, alias_len; /* the module's lines in modules.alias */
+	uint32_t dep_off, dep_len; /* the module's line in modules.dep */
+	uint32_t alias_off, alias_len; /* its lines in modules.alias */
 	uint32_t devname_off, devname_len; /* its line in modules.devname */
 } StateMod;
 
@@ -2134,6 +2174,7 @@ static int state_build(Depmod *d, Output *o, const struct stat fp[F_MAX], KBuf *
 			r = ids_add(&ids, &n_ids, &alloc_ids, sd, m->softdeps.n, NULL,
 				    &sm->softdeps);
 		if (m->alias_off + m->alias_len > UINT32_MAX ||
+		    m->dep_off + m->dep_len > UINT32_MAX ||
 		    m->devname_off + m->devname_len > UINT32_MAX)
 			r = -EFBIG;
 		sm->n_exports = (uint32_t)m->n_exports;
@@ -2141,6 +2182,8 @@ static int state_build(Depmod *d, Output *o, const struct stat fp[F_MAX], KBuf *
 		sm->n_softdeps = (uint32_t)m->softdeps.n;
 		sm->sort_idx = m->sort_idx;
 		sm->bucket = m->bucket;
+		sm->dep_off = (uint32_t)m->dep_off;
+		sm->dep_len = (uint32_t)m->dep_len;
 		sm->alias_off = (uint32_t)m->alias_off;
 		sm->alias_len = (uint32_t)m->alias_len;
 		sm->devname_off = (uint32_t)m->devname_off;
@@ -2299,7 +2342,8 @@ static int state_open(Depmod *d, State *ret)
 		    m->needs > h->n_ids || m->n_needs > h->n_ids - m->needs ||
 		    m->softdeps > h->n_ids || m->n_softdeps > h->n_ids - m->softdeps ||
 		    m->devname_len > 0x10000 || m->devname_off > UINT32_MAX - m->devname_len ||
-		    m->alias_off > UINT32_MAX - m->alias_len)
+		    m->alias_off > UINT32_MAX - m->alias_len ||
+		    m->dep_off > UINT32_MAX - m->dep_len)
 			return 0;
 		for (uint32_t j = 0; j < m->n_exports; j++)
 			if (S.ids[m->exports + j] >= h->n_syms)
