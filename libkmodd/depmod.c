@@ -152,6 +152,8 @@ typedef struct DirStamp {
 	struct timespec mtime;
 } DirStamp;
 
+typedef struct Prev Prev;
+
 typedef struct Depmod {
 	char *root, *kver, *dir;
 	Config cfg;
@@ -177,6 +179,7 @@ typedef struct Depmod {
 	size_t n_sorted;
 	uint32_t *hash_order; /* every symbol id in that order, from sym_hash_order() */
 	uint64_t config_hash; /* of depmod.d's search, override and exclude lines */
+	const Prev *prev; /* a fast update's previous generation */
 	DepmodReport *rep;
 } Depmod;
 
@@ -184,6 +187,16 @@ typedef struct Output {
 	KBuf buf[F_MAX];
 	bool present[F_MAX];
 } Output;
+
+/* The previous generation, for a fast update: its files (mapped), and its modules in its
+ * order; dropped[i] says old module i was removed or replaced. */
+struct Prev {
+	const char *data[F_MAX];
+	size_t size[F_MAX];
+	Mod *mods;
+	const bool *dropped;
+	size_t n;
+};
 
 void depmod_report_done(DepmodReport *r)
 {
@@ -3172,8 +3185,9 @@ typedef struct Fast {
 	Mod **fresh; /* read now, owned */
 	size_t n_fresh;
 	Mod ***deps_pool;
-	char *alias_map, *devname_data;
-	size_t alias_size, devname_size;
+	bool *dropped;
+	Prev prev;
+	void *maps[F_MAX];
 } Fast;
 
 static void fast_done(Fast *f)
@@ -3198,9 +3212,32 @@ static void fast_done(Fast *f)
 		mod_free(f->fresh[i]);
 	free(f->fresh);
 	free(f->deps_pool);
-	if (f->alias_map && f->alias_map != MAP_FAILED)
-		munmap(f->alias_map, f->alias_size);
-	free(f->devname_data);
+	free(f->dropped);
+	for (int i = 0; i < F_MAX; i++)
+		if (f->maps[i])
+			munmap(f->maps[i], f->prev.size[i]);
+}
+
+/* Maps the previous generation's file (the cache vouched for it); empty ones map to "". */
+static int fast_map(Fast *f, int file)
+{
+	_cleanup_close_ int fd = openat(f->dfd, file_names[file], O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	void *p;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return -errno;
+	f->prev.data[file] = "";
+	f->prev.size[file] = 0;
+	if (st.st_size == 0)
+		return 0;
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	f->maps[file] = p;
+	f->prev.data[file] = p;
+	f->prev.size[file] = (size_t)st.st_size;
+	return 0;
 }
 
 static const char *state_str(const State *S, uint32_t off)
@@ -3532,20 +3569,12 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 		return 0;
 	/* the old lines are copied from the files the cache vouches for */
 	{
-		_cleanup_close_ int fd = openat(f.dfd, "modules.alias", O_RDONLY | O_CLOEXEC);
-		_cleanup_free_ char *dp = path_join(d->dir, "modules.devname");
-		struct stat st;
+		static const int mapped[] = { F_DEP, F_DEP_BIN, F_ALIAS, F_ALIAS_BIN,
+					      F_SYMBOLS_BIN, F_DEVNAME };
 
-		if (fd < 0 || fstat(fd, &st) < 0 || !dp)
-			return 0;
-		f.alias_size = (size_t)st.st_size;
-		if (f.alias_size > 0) {
-			f.alias_map = mmap(NULL, f.alias_size, PROT_READ, MAP_PRIVATE, fd, 0);
-			if (f.alias_map == MAP_FAILED)
-				return 0;
-		}
-		if (read_full_file(dp, 0, &f.devname_data, &f.devname_size) < 0)
-			return 0;
+		for (size_t i = 0; i < ELEMENTSOF(mapped); i++)
+			if (fast_map(&f, mapped[i]) < 0)
+				return fast_skip("an index file cannot be read");
 	}
 	phase("load cache");
 
@@ -3566,13 +3595,14 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 	{
 		size_t total_needs = 0;
 		Mod **slot;
-		_cleanup_free_ bool *drop = calloc(n_old + 1, sizeof(bool));
+		const Prev *P = &f.prev;
 
-		if (!drop)
+		f.dropped = calloc(n_old + 1, sizeof(bool));
+		if (!f.dropped)
 			return -ENOMEM;
 		for (size_t i = 0; i < f.n_names; i++)
 			if (f.names[i].changed && f.names[i].old >= 0)
-				drop[f.names[i].old] = true;
+				f.dropped[f.names[i].old] = true;
 		for (uint32_t i = 0; i < n_old; i++)
 			total_needs += f.S.mods[i].n_needs;
 		f.deps_pool = calloc(total_needs + 1, sizeof(Mod *));
@@ -3583,11 +3613,10 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 			const StateMod *sm = &f.S.mods[i];
 			Mod *m = &f.pool[i];
 
-			if (drop[i])
-				continue;
-			if ((size_t)sm->alias_off + sm->alias_len > f.alias_size ||
-			    (size_t)sm->devname_off + sm->devname_len > f.devname_size)
-				return fast_skip("modules.alias does not match the cache");
+			if ((size_t)sm->dep_off + sm->dep_len > P->size[F_DEP] ||
+			    (size_t)sm->alias_off + sm->alias_len > P->size[F_ALIAS] ||
+			    (size_t)sm->devname_off + sm->devname_len > P->size[F_DEVNAME])
+				return fast_skip("the index files do not match the cache");
 			m->name = (char *)state_str(&f.S, sm->name);
 			m->path = (char *)state_str(&f.S, sm->path);
 			m->exports = (uint32_t *)f.S.ids + sm->exports;
@@ -3600,16 +3629,23 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 			m->alloc_deps = sm->n_needs;
 			slot += sm->n_needs;
 			m->has_old_lines = true;
-			m->old_alias = f.alias_map + sm->alias_off;
+			m->old_dep = P->data[F_DEP] + sm->dep_off;
+			m->old_dep_len = sm->dep_len;
+			m->old_alias = P->data[F_ALIAS] + sm->alias_off;
 			m->old_alias_len = sm->alias_len;
-			m->old_devname = f.devname_data + sm->devname_off;
+			m->old_devname = P->data[F_DEVNAME] + sm->devname_off;
 			m->old_devname_len = sm->devname_len;
+			if (f.dropped[i])
+				continue;
 			for (uint32_t j = 0; j < sm->n_softdeps; j++)
 				if (strlist_add(&m->softdeps,
 						state_str(&f.S, f.S.ids[sm->softdeps + j])) < 0)
 					return -ENOMEM;
 			d->array[d->n_array++] = m;
 		}
+		f.prev.mods = f.pool;
+		f.prev.dropped = f.dropped;
+		f.prev.n = n_old;
 	}
 
 	/* the changed ones, read */
