@@ -108,6 +108,7 @@ typedef struct Mod {
 	unsigned users;
 	int dep_sort_idx;
 	unsigned stamp;
+	unsigned mark;
 
 	/* where this generation writes its lines: modules.dep, .alias and .devname offsets */
 	size_t dep_off, dep_len;
@@ -159,6 +160,9 @@ typedef struct Depmod {
 	Config cfg;
 	struct kmod_ctx *ctx;
 	uint32_t *sym_slots; /* open addressing: id + 1, 0 for empty */
+	bool slots_mapped; /* sym_slots points into the mapped cache (private, writable) */
+	void *cache_map;
+	size_t cache_map_size;
 	size_t n_slots; /* a power of two, at least twice n_syms */
 	char **syms;
 	size_t n_syms, alloc_syms;
@@ -176,6 +180,7 @@ typedef struct Depmod {
 	unsigned long generation;
 	size_t prev_size[F_MAX]; /* sizes of the previous generation, to size the buffers */
 	uint32_t *sorted; /* n_sorted symbol ids in depmod's hash order, from the cache */
+	bool sorted_mapped;
 	size_t n_sorted;
 	uint32_t *hash_order; /* every symbol id in that order, from sym_hash_order() */
 	uint64_t config_hash; /* of depmod.d's search, override and exclude lines */
@@ -269,9 +274,13 @@ static Depmod *depmod_free(Depmod *d)
 		return NULL;
 	hashmap_free(d->mods);
 	hashmap_free(d->tree);
-	free(d->sym_slots);
+	if (!d->slots_mapped)
+		free(d->sym_slots);
+	if (d->cache_map)
+		munmap(d->cache_map, d->cache_map_size);
 	free(d->hash_order);
-	free(d->sorted);
+	if (!d->sorted_mapped)
+		free(d->sorted);
 	free(d->syms);
 	for (size_t i = 0; i < d->n_dirs; i++)
 		free(d->dirs[i].path);
@@ -465,7 +474,9 @@ static int sym_grow(Depmod *d)
 	d->n_slots = n;
 	for (size_t i = 0; i < d->n_syms; i++)
 		*sym_slot(d, d->syms[i]) = (uint32_t)i + 1;
-	free(old);
+	if (!d->slots_mapped)
+		free(old);
+	d->slots_mapped = false;
 	return 0;
 }
 
@@ -1240,16 +1251,21 @@ static int order_modules(Depmod *d)
 static int compute_deps(Depmod *d)
 {
 	_cleanup_free_ Mod **owner = calloc(d->n_syms + 1, sizeof(Mod *));
+	_cleanup_free_ uint8_t *dot = calloc(d->n_syms + 1, 1);
 	_cleanup_free_ unsigned *users = NULL, *stack = NULL;
 	size_t n = d->n_array, n_roots = 0, n_sorted = 0;
 
-	if (!owner)
+	if (!owner || !dot)
 		return -ENOMEM;
+	/* ".name" (function descriptors) stands for name */
+	for (size_t i = 0; i < d->n_syms; i++)
+		dot[i] = d->syms[i][0] == '.';
 	for (size_t i = 0; i < n; i++) {
 		Mod *m = d->array[i];
 
 		m->n_deps = 0;
 		m->users = 0;
+		m->mark = 0;
 		m->dep_sort_idx = INT32_MAX;
 		for (size_t j = 0; j < m->n_exports; j++)
 			owner[m->exports[j]] = m;
@@ -1262,20 +1278,16 @@ static int compute_deps(Depmod *d)
 			Mod *o;
 			bool dup = false;
 
-			if (d->syms[id][0] == '.') {
-				if (!sym_lookup(d, d->syms[id] + 1, &id))
-					continue;
-			}
+			if (dot[id] && !sym_lookup(d, d->syms[id] + 1, &id))
+				continue;
 			o = owner[id];
 			if (!o)
 				continue;
-			for (size_t k = 0; k < m->n_deps; k++)
-				if (m->deps[k] == o) {
-					dup = true;
-					break;
-				}
+			/* o->mark says o is already one of m's dependencies */
+			dup = o->mark == i + 1;
 			if (dup)
 				continue;
+			o->mark = (unsigned)i + 1;
 			if (!GREEDY_REALLOC(m->deps, m->alloc_deps, m->n_deps + 1))
 				return -ENOMEM;
 			m->deps[m->n_deps++] = o;
@@ -1311,10 +1323,21 @@ static int compute_deps(Depmod *d)
 						    "module is part of a dependency cycle");
 		return -ELOOP;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (d->array[i]->n_deps > 1)
-			qsort(d->array[i]->deps, d->array[i]->n_deps, sizeof(Mod *),
-			      dep_cmp);
+	for (size_t i = 0; i < n; i++) {
+		Mod *m = d->array[i];
+
+		if (m->n_deps > 16)
+			qsort(m->deps, m->n_deps, sizeof(Mod *), dep_cmp);
+		else
+			for (size_t j = 1; j < m->n_deps; j++) {
+				Mod *v = m->deps[j];
+				size_t k = j;
+
+				for (; k > 0 && m->deps[k - 1]->dep_sort_idx > v->dep_sort_idx; k--)
+					m->deps[k] = m->deps[k - 1];
+				m->deps[k] = v;
+			}
+	}
 	return 0;
 }
 
@@ -2297,16 +2320,22 @@ static int state_open(Depmod *d, State *ret)
 	size_t size;
 	State S;
 	struct stat st;
-	int r;
 
 	if (!path)
 		return -ENOMEM;
-	r = read_full_file(path, 0, &data, &size);
-	if (r < 0)
-		return 0;
-	r = keep(d, data);
-	if (r < 0)
-		return r;
+	{
+		_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < (off_t)sizeof(StateHeader))
+			return 0;
+		size = (size_t)st.st_size;
+		/* private and writable: the symbol table is used in place */
+		data = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+		if (data == MAP_FAILED)
+			return 0;
+		d->cache_map = data;
+		d->cache_map_size = size;
+	}
 	h = (const StateHeader *)data;
 	if (size < sizeof(StateHeader) || memcmp(h->magic, STATE_MAGIC, sizeof(h->magic)) != 0 ||
 	    h->endian != STATE_ENDIAN || h->header_size != sizeof(StateHeader) ||
@@ -2401,32 +2430,17 @@ static int state_open(Depmod *d, State *ret)
 
 	/* the symbols, as they were */
 	d->syms = calloc(h->n_syms + 1, sizeof(char *));
-	d->sym_slots = malloc(sizeof(uint32_t) * h->n_slots);
-	d->sorted = malloc(sizeof(uint32_t) * (h->n_syms + 1));
-	if (!d->syms || !d->sym_slots || !d->sorted)
+	if (!d->syms)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < h->n_syms; i++)
 		d->syms[i] = (char *)S.strs + S.syms[i];
-	memcpy(d->sym_slots, S.slots, sizeof(uint32_t) * h->n_slots);
-	memcpy(d->sorted, S.sorted, sizeof(uint32_t) * h->n_syms);
+	d->sym_slots = (uint32_t *)S.slots;
+	d->slots_mapped = true;
+	d->sorted = (uint32_t *)S.sorted;
+	d->sorted_mapped = true;
 	d->n_syms = d->alloc_syms = h->n_syms;
 	d->n_slots = h->n_slots;
 	d->n_sorted = h->n_syms;
-
-	d->cached_dirs = calloc(h->n_dirs + 1, sizeof(DirStamp));
-	if (!d->cached_dirs)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < h->n_dirs; i++) {
-		d->cached_dirs[i].path = strdup(S.strs + S.dirs[i].path);
-		if (!d->cached_dirs[i].path)
-			return -ENOMEM;
-		d->cached_dirs[i].mtime =
-			(struct timespec){ (time_t)S.dirs[i].sec, (long)S.dirs[i].nsec };
-		d->n_cached_dirs = i + 1;
-	}
-	for (uint32_t i = 0; i < h->n_shadowed; i++)
-		if (strv_extend(&d->cached_shadowed, S.strs + S.shadowed[i]) < 0)
-			return -ENOMEM;
 	*ret = S;
 	return 1;
 }
@@ -2455,6 +2469,20 @@ static int cache_load(Depmod *d, Hashmap **ret)
 	r = state_open(d, &S);
 	if (r <= 0)
 		return r;
+	d->cached_dirs = calloc(S.h->n_dirs + 1, sizeof(DirStamp));
+	if (!d->cached_dirs)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < S.h->n_dirs; i++) {
+		d->cached_dirs[i].path = strdup(S.strs + S.dirs[i].path);
+		if (!d->cached_dirs[i].path)
+			return -ENOMEM;
+		d->cached_dirs[i].mtime =
+			(struct timespec){ (time_t)S.dirs[i].sec, (long)S.dirs[i].nsec };
+		d->n_cached_dirs = i + 1;
+	}
+	for (uint32_t i = 0; i < S.h->n_shadowed; i++)
+		if (strv_extend(&d->cached_shadowed, S.strs + S.shadowed[i]) < 0)
+			return -ENOMEM;
 	by_path = hashmap_new(NULL, mod_free);
 	if (!by_path)
 		return -ENOMEM;
