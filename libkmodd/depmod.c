@@ -179,6 +179,7 @@ typedef struct Depmod {
 	size_t n_keep, alloc_keep;
 	unsigned long generation;
 	size_t prev_size[F_MAX]; /* sizes of the previous generation, to size the buffers */
+	size_t prev_strs_size; /* and of the cache's string pool */
 	uint32_t *sorted; /* n_sorted symbol ids in depmod's hash order, from the cache */
 	bool sorted_mapped;
 	size_t n_sorted;
@@ -2066,43 +2067,20 @@ static bool state_file_matches(const StateFile *f, const struct stat *st)
 	return memcmp(f, &now, sizeof(now)) == 0;
 }
 
-/* Appends n bytes at a 8-byte boundary; returns the offset. */
-static int state_put(KBuf *b, const void *p, size_t n, uint32_t *ret_off)
+static size_t align8(size_t n)
 {
-	static const char zeros[8] = {};
-	int r = 0;
-
-	if (b->size % 8)
-		r = kbuf_put(b, zeros, 8 - b->size % 8);
-	if (r < 0)
-		return r;
-	if (b->size > UINT32_MAX)
-		return -EFBIG;
-	*ret_off = (uint32_t)b->size;
-	return n ? kbuf_put(b, p, n) : 0;
+	return (n + 7) & ~(size_t)7;
 }
 
-static int strs_add(KBuf *strs, const char *s, size_t len, uint32_t *ret)
+/* Appends s to the string pool at the end of out, which starts at base. */
+static int strs_add(KBuf *out, size_t base, const char *s, uint32_t *ret)
 {
-	if (strs->size > UINT32_MAX - len - 1)
-		return -EFBIG;
-	*ret = (uint32_t)strs->size;
-	if (kbuf_put(strs, s, len) < 0 || kbuf_putc(strs, 0) < 0)
-		return -ENOMEM;
-	return 0;
-}
+	size_t len = strlen(s) + 1;
 
-static int ids_add(uint32_t **ids, size_t *n, size_t *alloc, const uint32_t *v, size_t k,
-		   const uint32_t *remap, uint32_t *ret)
-{
-	if (*n + k > UINT32_MAX)
+	if (out->size - base > UINT32_MAX - len)
 		return -EFBIG;
-	if (!GREEDY_REALLOC(*ids, *alloc, *n + k + 1))
-		return -ENOMEM;
-	*ret = (uint32_t)*n;
-	for (size_t i = 0; i < k; i++)
-		(*ids)[(*n)++] = remap ? remap[v[i]] : v[i];
-	return 0;
+	*ret = (uint32_t)(out->size - base);
+	return kbuf_put(out, s, len);
 }
 
 static void slots_fill(uint32_t *slots, size_t n_slots, char *const *names, size_t n)
@@ -2117,119 +2095,60 @@ static void slots_fill(uint32_t *slots, size_t n_slots, char *const *names, size
 			}
 }
 
+#define AT(type, off, i) (((type *)(out->data + (off)))[i])
+
+/* The cache of this generation, laid out in place: fixed-size arrays first, the string
+ * pool last. */
 static int state_build(Depmod *d, Output *o, const struct stat fp[F_MAX], KBuf *out)
 {
 	_cleanup_free_ uint32_t *remap = calloc(d->n_syms + 1, sizeof(uint32_t));
-	_cleanup_free_ uint32_t *syms = NULL, *sorted = NULL, *slots_new = NULL, *ids = NULL,
-				*shadowed_offs = NULL;
 	_cleanup_free_ char **names = NULL;
-	_cleanup_free_ StateMod *mods = calloc(d->n_array + 1, sizeof(StateMod));
-	_cleanup_free_ StateDir *dirs = calloc(d->n_dirs + 1, sizeof(StateDir));
 	_cleanup_strv_free_ char **shadowed = NULL;
-	const uint32_t *slots = d->sym_slots;
-	size_t n_used = 0, n_ids = 0, alloc_ids = 0, n_slots = d->n_slots, n_out;
+	size_t n_used = 0, n_ids = 0, n_slots = d->n_slots, n_out, n_shadowed, off, strs, k;
 	bool compact;
-	KBuf strs = {};
 	StateHeader h = {};
 	struct stat st;
 	int r = 0;
 
-	if (!remap || !mods || !dirs)
+	if (!remap)
 		return -ENOMEM;
 	for (size_t i = 0; i < d->n_array; i++) {
 		Mod *m = d->array[i];
+
 		for (size_t j = 0; j < m->n_exports; j++)
 			remap[m->exports[j]] = 1;
 		for (size_t j = 0; j < m->n_needs; j++)
 			remap[m->needs[j]] = 1;
+		n_ids += m->n_exports + m->n_needs + m->softdeps.n;
 	}
 	for (size_t i = 0; i < d->n_syms; i++)
 		n_used += remap[i];
 	/* unused symbols are kept (ids stay, nothing is rehashed) until they are many */
 	compact = (d->n_syms - n_used) * 4 > d->n_syms || !d->sym_slots;
 	n_out = compact ? n_used : d->n_syms;
-	syms = calloc(n_out + 1, sizeof(uint32_t));
-	sorted = calloc(n_out + 1, sizeof(uint32_t));
 	names = calloc(n_out + 1, sizeof(char *));
-	if (!syms || !sorted || !names) {
-		kbuf_done(&strs);
+	if (!names)
 		return -ENOMEM;
-	}
+	k = 0;
 	if (compact) {
-		uint32_t k = 0;
-
 		/* numbered in hash order */
 		for (size_t i = 0; i < d->n_syms; i++) {
 			uint32_t id = d->hash_order[i];
 
 			if (remap[id]) {
-				remap[id] = k;
-				names[k] = d->syms[id];
-				sorted[k] = k;
-				k++;
+				remap[id] = (uint32_t)k;
+				names[k++] = d->syms[id];
 			}
 		}
 		n_slots = 65536;
 		while ((n_out + 1) * 2 > n_slots)
 			n_slots *= 2;
-		slots_new = calloc(n_slots, sizeof(uint32_t));
-		if (!slots_new)
-			return -ENOMEM;
-		slots_fill(slots_new, n_slots, names, n_out);
-		slots = slots_new;
-	} else {
+	} else
 		for (size_t i = 0; i < d->n_syms; i++) {
+			remap[i] = (uint32_t)i;
 			names[i] = d->syms[i];
-			sorted[i] = d->hash_order[i];
 		}
-	}
-	for (size_t i = 0; i < n_out && r >= 0; i++)
-		r = strs_add(&strs, names[i], strlen(names[i]), &syms[i]);
 
-	for (size_t i = 0; i < d->n_array && r >= 0; i++) {
-		Mod *m = d->array[i];
-		StateMod *sm = &mods[i];
-		_cleanup_free_ uint32_t *sd = calloc(m->softdeps.n + 1, sizeof(uint32_t));
-
-		if (!sd) {
-			r = -ENOMEM;
-			break;
-		}
-		r = strs_add(&strs, m->name, strlen(m->name), &sm->name);
-		if (r >= 0)
-			r = strs_add(&strs, m->path, strlen(m->path), &sm->path);
-		for (size_t j = 0; j < m->softdeps.n && r >= 0; j++)
-			r = strs_add(&strs, m->softdeps.v[j], strlen(m->softdeps.v[j]), &sd[j]);
-		if (r >= 0)
-			r = ids_add(&ids, &n_ids, &alloc_ids, m->exports, m->n_exports,
-				    compact ? remap : NULL, &sm->exports);
-		if (r >= 0)
-			r = ids_add(&ids, &n_ids, &alloc_ids, m->needs, m->n_needs,
-				    compact ? remap : NULL, &sm->needs);
-		if (r >= 0)
-			r = ids_add(&ids, &n_ids, &alloc_ids, sd, m->softdeps.n, NULL,
-				    &sm->softdeps);
-		if (m->alias_off + m->alias_len > UINT32_MAX ||
-		    m->dep_off + m->dep_len > UINT32_MAX ||
-		    m->devname_off + m->devname_len > UINT32_MAX)
-			r = -EFBIG;
-		sm->n_exports = (uint32_t)m->n_exports;
-		sm->n_needs = (uint32_t)m->n_needs;
-		sm->n_softdeps = (uint32_t)m->softdeps.n;
-		sm->sort_idx = m->sort_idx;
-		sm->bucket = m->bucket;
-		sm->dep_off = (uint32_t)m->dep_off;
-		sm->dep_len = (uint32_t)m->dep_len;
-		sm->alias_off = (uint32_t)m->alias_off;
-		sm->alias_len = (uint32_t)m->alias_len;
-		sm->devname_off = (uint32_t)m->devname_off;
-		sm->devname_len = (uint32_t)m->devname_len;
-	}
-	for (size_t i = 0; i < d->n_dirs && r >= 0; i++) {
-		dirs[i].sec = (int64_t)d->dirs[i].mtime.tv_sec;
-		dirs[i].nsec = (int64_t)d->dirs[i].mtime.tv_nsec;
-		r = strs_add(&strs, d->dirs[i].path, strlen(d->dirs[i].path), &dirs[i].path);
-	}
 	if (d->tree) {
 		const char *name;
 		Cand *c;
@@ -2237,20 +2156,118 @@ static int state_build(Depmod *d, Output *o, const struct stat fp[F_MAX], KBuf *
 		HASHMAP_FOREACH_KEY(c, name, d->tree)
 		STRV_FOREACH(f, c->all)
 		if (!streq(*f, c->path) && strv_extend(&shadowed, *f) < 0)
-			r = -ENOMEM;
+			return -ENOMEM;
 	} else
 		STRV_FOREACH(f, d->cached_shadowed)
 	if (strv_extend(&shadowed, *f) < 0)
-		r = -ENOMEM;
-	shadowed_offs = calloc(strv_length(shadowed) + 1, sizeof(uint32_t));
-	if (!shadowed_offs)
-		r = -ENOMEM;
-	for (size_t i = 0; r >= 0 && shadowed && shadowed[i]; i++)
-		r = strs_add(&strs, shadowed[i], strlen(shadowed[i]), &shadowed_offs[i]);
-	if (r < 0) {
-		kbuf_done(&strs);
+		return -ENOMEM;
+	n_shadowed = strv_length(shadowed);
+	if (n_out > UINT32_MAX / 2 || n_ids > UINT32_MAX || d->n_array > UINT32_MAX)
+		return -EFBIG;
+
+	/* the layout */
+	off = align8(sizeof(StateHeader));
+	h.off_syms = (uint32_t)off;
+	off = align8(off + 4 * n_out);
+	h.off_sorted = (uint32_t)off;
+	off = align8(off + 4 * n_out);
+	h.off_slots = (uint32_t)off;
+	off = align8(off + 4 * n_slots);
+	h.off_mods = (uint32_t)off;
+	off = align8(off + sizeof(StateMod) * d->n_array);
+	h.off_ids = (uint32_t)off;
+	off = align8(off + 4 * n_ids);
+	h.off_dirs = (uint32_t)off;
+	off = align8(off + sizeof(StateDir) * d->n_dirs);
+	h.off_shadowed = (uint32_t)off;
+	off = align8(off + 4 * n_shadowed);
+	h.off_strs = (uint32_t)off;
+	strs = off;
+	if (off > UINT32_MAX)
+		return -EFBIG;
+	r = kbuf_reserve(out, off + d->prev_strs_size + 65536);
+	if (r < 0)
 		return r;
+	memset(out->data, 0, off);
+	out->size = off;
+
+	for (size_t i = 0; i < n_out && r >= 0; i++)
+		r = strs_add(out, strs, names[i], &AT(uint32_t, h.off_syms, i));
+	if (r < 0)
+		return r;
+	if (compact) {
+		for (size_t i = 0; i < n_out; i++)
+			AT(uint32_t, h.off_sorted, i) = (uint32_t)i;
+		slots_fill(&AT(uint32_t, h.off_slots, 0), n_slots, names, n_out);
+	} else {
+		memcpy(&AT(uint32_t, h.off_sorted, 0), d->hash_order, 4 * n_out);
+		memcpy(&AT(uint32_t, h.off_slots, 0), d->sym_slots, 4 * n_slots);
 	}
+
+	k = 0;
+	for (size_t i = 0; i < d->n_array && r >= 0; i++) {
+		Mod *m = d->array[i];
+		uint32_t name, path;
+		StateMod *sm;
+		uint32_t *ids;
+
+		r = strs_add(out, strs, m->name, &name);
+		if (r >= 0)
+			r = strs_add(out, strs, m->path, &path);
+		if (r < 0)
+			break;
+		if (m->alias_off + m->alias_len > UINT32_MAX ||
+		    m->dep_off + m->dep_len > UINT32_MAX ||
+		    m->devname_off + m->devname_len > UINT32_MAX)
+			return -EFBIG;
+		sm = &AT(StateMod, h.off_mods, i);
+		*sm = (StateMod){
+			.name = name,
+			.path = path,
+			.sort_idx = m->sort_idx,
+			.bucket = m->bucket,
+			.exports = (uint32_t)k,
+			.n_exports = (uint32_t)m->n_exports,
+			.needs = (uint32_t)(k + m->n_exports),
+			.n_needs = (uint32_t)m->n_needs,
+			.softdeps = (uint32_t)(k + m->n_exports + m->n_needs),
+			.n_softdeps = (uint32_t)m->softdeps.n,
+			.dep_off = (uint32_t)m->dep_off,
+			.dep_len = (uint32_t)m->dep_len,
+			.alias_off = (uint32_t)m->alias_off,
+			.alias_len = (uint32_t)m->alias_len,
+			.devname_off = (uint32_t)m->devname_off,
+			.devname_len = (uint32_t)m->devname_len,
+		};
+		ids = &AT(uint32_t, h.off_ids, k);
+		for (size_t j = 0; j < m->n_exports; j++)
+			*ids++ = remap[m->exports[j]];
+		for (size_t j = 0; j < m->n_needs; j++)
+			*ids++ = remap[m->needs[j]];
+		k += m->n_exports + m->n_needs;
+		for (size_t j = 0; j < m->softdeps.n && r >= 0; j++) {
+			uint32_t so = 0;
+
+			r = strs_add(out, strs, m->softdeps.v[j], &so);
+			AT(uint32_t, h.off_ids, k++) = so;
+		}
+	}
+	for (size_t i = 0; i < d->n_dirs && r >= 0; i++) {
+		uint32_t po = 0;
+
+		r = strs_add(out, strs, d->dirs[i].path, &po);
+		AT(StateDir, h.off_dirs, i) = (StateDir){
+			.path = po,
+			.sec = (int64_t)d->dirs[i].mtime.tv_sec,
+			.nsec = (int64_t)d->dirs[i].mtime.tv_nsec,
+		};
+	}
+	for (size_t i = 0; i < n_shadowed && r >= 0; i++)
+		r = strs_add(out, strs, shadowed[i], &AT(uint32_t, h.off_shadowed, i));
+	if (r < 0)
+		return r;
+	if (out->size - strs > UINT32_MAX)
+		return -EFBIG;
 
 	memcpy(h.magic, STATE_MAGIC, sizeof(h.magic));
 	h.endian = STATE_ENDIAN;
@@ -2270,38 +2287,15 @@ static int state_build(Depmod *d, Output *o, const struct stat fp[F_MAX], KBuf *
 	h.n_mods = (uint32_t)d->n_array;
 	h.n_ids = (uint32_t)n_ids;
 	h.n_dirs = (uint32_t)d->n_dirs;
-	h.n_shadowed = (uint32_t)strv_length(shadowed);
-	h.strs_size = (uint32_t)strs.size;
-
-	r = kbuf_reserve(out, sizeof(h) + 4 * (2 * n_out + n_slots + n_ids) +
-				      sizeof(StateMod) * d->n_array +
-				      sizeof(StateDir) * d->n_dirs + strs.size + 256);
-	if (r >= 0)
-		r = kbuf_put(out, &h, sizeof(h));
-	if (r >= 0)
-		r = state_put(out, syms, 4 * n_out, &h.off_syms);
-	if (r >= 0)
-		r = state_put(out, sorted, 4 * n_out, &h.off_sorted);
-	if (r >= 0)
-		r = state_put(out, slots, 4 * n_slots, &h.off_slots);
-	if (r >= 0)
-		r = state_put(out, mods, sizeof(StateMod) * d->n_array, &h.off_mods);
-	if (r >= 0)
-		r = state_put(out, ids, 4 * n_ids, &h.off_ids);
-	if (r >= 0)
-		r = state_put(out, dirs, sizeof(StateDir) * d->n_dirs, &h.off_dirs);
-	if (r >= 0)
-		r = state_put(out, shadowed_offs, 4 * h.n_shadowed, &h.off_shadowed);
-	if (r >= 0)
-		r = state_put(out, strs.data, strs.size, &h.off_strs);
-	kbuf_done(&strs);
-	if (r < 0)
-		return r;
+	h.n_shadowed = (uint32_t)n_shadowed;
+	h.strs_size = (uint32_t)(out->size - strs);
 	h.size = out->size;
 	h.checksum = state_checksum(out->data + sizeof(h), out->size - sizeof(h));
 	memcpy(out->data, &h, sizeof(h));
 	return 0;
 }
+
+#undef AT
 
 static bool state_range(const StateHeader *h, uint32_t off, size_t n, size_t size)
 {
@@ -2440,6 +2434,7 @@ static int state_open(Depmod *d, State *ret)
 	d->sorted_mapped = true;
 	d->n_syms = d->alloc_syms = h->n_syms;
 	d->n_slots = h->n_slots;
+	d->prev_strs_size = h->strs_size;
 	d->n_sorted = h->n_syms;
 	*ret = S;
 	return 1;
