@@ -1627,11 +1627,22 @@ static int sym_hash_order(Depmod *d)
 {
 	size_t n = d->n_syms, old = d->n_sorted, n_new = 0, i = 0, j = 0, k = 0;
 	_cleanup_free_ SymKey *nw = NULL;
-	_cleanup_free_ uint8_t *known = calloc(n + 1, 1);
+	_cleanup_free_ uint8_t *known = NULL;
 	uint32_t *out = calloc(n + 1, sizeof(uint32_t));
 	SymKey cur = {};
 
-	if (!known || !out) {
+	if (!out)
+		return -ENOMEM;
+	if (old == n) {
+		/* no new symbol */
+		if (n > 0)
+			memcpy(out, d->sorted, n * sizeof(uint32_t));
+		free(d->hash_order);
+		d->hash_order = out;
+		return 0;
+	}
+	known = calloc(n + 1, 1);
+	if (!known) {
 		free(out);
 		return -ENOMEM;
 	}
@@ -2240,10 +2251,17 @@ static int state_build(Depmod *d, Output *o, const struct stat fp[F_MAX], KBuf *
 			.devname_len = (uint32_t)m->devname_len,
 		};
 		ids = &AT(uint32_t, h.off_ids, k);
-		for (size_t j = 0; j < m->n_exports; j++)
-			*ids++ = remap[m->exports[j]];
-		for (size_t j = 0; j < m->n_needs; j++)
-			*ids++ = remap[m->needs[j]];
+		if (compact) {
+			for (size_t j = 0; j < m->n_exports; j++)
+				*ids++ = remap[m->exports[j]];
+			for (size_t j = 0; j < m->n_needs; j++)
+				*ids++ = remap[m->needs[j]];
+		} else {
+			if (m->n_exports)
+				memcpy(ids, m->exports, 4 * m->n_exports);
+			if (m->n_needs)
+				memcpy(ids + m->n_exports, m->needs, 4 * m->n_needs);
+		}
 		k += m->n_exports + m->n_needs;
 		for (size_t j = 0; j < m->softdeps.n && r >= 0; j++) {
 			uint32_t so = 0;
@@ -3352,25 +3370,59 @@ static int fast_list(Fast *f, int fd, const char *prefix)
 	return 0;
 }
 
+typedef struct DirCheck {
+	const State *S;
+	int dfd;
+	uint32_t from, to;
+	struct stat *st; /* st_mode 0: gone */
+} DirCheck;
+
+static void *dir_check(void *p)
+{
+	DirCheck *c = p;
+
+	for (uint32_t i = c->from; i < c->to; i++) {
+		const char *rel = state_str(c->S, c->S->dirs[i].path);
+
+		if (fstatat(c->dfd, rel[0] ? rel : ".", &c->st[i], 0) < 0 ||
+		    !S_ISDIR(c->st[i].st_mode))
+			c->st[i].st_mode = 0;
+	}
+	return NULL;
+}
+
 /* Which files appeared and went: only where a directory's mtime changed. */
 static int fast_tree(Fast *f)
 {
 	const State *S = &f->S;
+	uint32_t nd = S->h->n_dirs;
+	_cleanup_free_ struct stat *st = calloc(nd + 1, sizeof(struct stat));
+	DirCheck half = { S, f->dfd, nd / 2, nd, st };
+	pthread_t thread;
+	bool threaded;
 	int r;
 
-	for (uint32_t i = 0; i < S->h->n_dirs; i++) {
+	if (!st)
+		return -ENOMEM;
+	/* a stat per directory: two threads share them */
+	threaded = nd >= 64 && pthread_create(&thread, NULL, dir_check, &half) == 0;
+	dir_check(&(DirCheck){ S, f->dfd, 0, threaded ? nd / 2 : nd, st });
+	if (threaded)
+		pthread_join(thread, NULL);
+
+	for (uint32_t i = 0; i < nd; i++) {
 		const StateDir *sd = &S->dirs[i];
 		const char *rel = state_str(S, sd->path);
-		struct stat st;
 		int fd;
 
-		if (fstatat(f->dfd, rel[0] ? rel : ".", &st, 0) < 0 || !S_ISDIR(st.st_mode)) {
+		if (st[i].st_mode == 0) {
 			if (strv_extend(&f->changed_dirs, rel) < 0)
 				return -ENOMEM;
 			continue;
 		}
-		if (sd->sec != 0 && st.st_mtim.tv_sec == sd->sec && st.st_mtim.tv_nsec == sd->nsec) {
-			r = dir_stamp(f->d, rel, &st.st_mtim);
+		if (sd->sec != 0 && st[i].st_mtim.tv_sec == sd->sec &&
+		    st[i].st_mtim.tv_nsec == sd->nsec) {
+			r = dir_stamp(f->d, rel, &st[i].st_mtim);
 			if (r < 0)
 				return r;
 			continue;
@@ -3758,6 +3810,7 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 	r = write_outputs(d, &o);
 	if (r < 0)
 		return r;
+	phase("modules.dep, .symbols, .alias");
 	if (rep)
 		rep->n_modules = (unsigned)d->n_array;
 	r = publish(d, &o);
