@@ -1423,14 +1423,19 @@ static int write_dep_text(Depmod *d, Output *o)
 	return 0;
 }
 
+static int write_dep_bin_patch(Depmod *d, Output *o);
+
 /* modules.dep.bin: each module's line (without the newline), keyed by its name. */
 static int write_dep_bin(Depmod *d, Output *o)
 {
-	_cleanup_kmod_index_free_ KmodIndex *idx = kmod_index_new();
+	_cleanup_kmod_index_free_ KmodIndex *idx = NULL;
 	_cleanup_free_ char *line = NULL;
 	size_t line_size = 0;
 	const KBuf *t = &o->buf[F_DEP];
 
+	if (d->prev)
+		return write_dep_bin_patch(d, o);
+	idx = kmod_index_new();
 	if (!idx)
 		return -ENOMEM;
 	for (size_t i = 0; i < d->n_array; i++) {
@@ -1558,36 +1563,49 @@ static int write_alias_text(Depmod *d, Output *o)
 	return 0;
 }
 
+/* Adds m's aliases, normalised, to idx. */
+static int add_aliases(KmodIndex *idx, const Mod *m, char **norm, size_t *norm_size)
+{
+	STRLIST_FOREACH(a, m->aliases)
+	{
+		size_t l = strlen(*a) + 1;
+		int r;
+
+		if (l > *norm_size) {
+			free(*norm);
+			*norm_size = l * 2;
+			*norm = malloc(*norm_size);
+			if (!*norm)
+				return -ENOMEM;
+		}
+		if (l <= PATH_MAX && kmod_alias_normalize(*a, *norm) >= 0) {
+			r = kmod_index_add(idx, *norm, m->name, m->idx);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static int write_alias_bin_patch(Depmod *d, Output *o);
+
 /* modules.alias.bin, from every module's aliases. */
 static int write_alias_bin(Depmod *d, Output *o)
 {
-	_cleanup_kmod_index_free_ KmodIndex *idx = kmod_index_new();
+	_cleanup_kmod_index_free_ KmodIndex *idx = NULL;
 	_cleanup_free_ char *norm = NULL;
 	size_t norm_size = 0;
 	int r;
 
+	if (d->prev)
+		return write_alias_bin_patch(d, o);
+	idx = kmod_index_new();
 	if (!idx)
 		return -ENOMEM;
 	for (size_t i = 0; i < d->n_array; i++) {
-		Mod *m = d->array[i];
-
-		STRLIST_FOREACH(a, m->aliases)
-		{
-			size_t l = strlen(*a) + 1;
-
-			if (l > norm_size) {
-				free(norm);
-				norm_size = l * 2;
-				norm = malloc(norm_size);
-				if (!norm)
-					return -ENOMEM;
-			}
-			if (l <= PATH_MAX && kmod_alias_normalize(*a, norm) >= 0) {
-				r = kmod_index_add(idx, norm, m->name, m->idx);
-				if (r < 0)
-					return r;
-			}
-		}
+		r = add_aliases(idx, d->array[i], &norm, &norm_size);
+		if (r < 0)
+			return r;
 	}
 	o->present[F_ALIAS_BIN] = true;
 	return kmod_index_write(idx, &o->buf[F_ALIAS_BIN]);
@@ -1757,6 +1775,8 @@ static int write_symbols_bin(Depmod *d, Output *o, Mod **owner)
 	return kmod_index_write(idx, &o->buf[F_SYMBOLS_BIN]);
 }
 
+static int write_symbols_bin_patch(Depmod *d, Output *o, Mod **owner);
+
 static int write_symbols(Depmod *d, Output *o)
 {
 	_cleanup_free_ Mod **owner = symbol_owners(d);
@@ -1765,7 +1785,134 @@ static int write_symbols(Depmod *d, Output *o)
 	if (!owner)
 		return -ENOMEM;
 	r = write_symbols_text(d, o, owner);
-	return r < 0 ? r : write_symbols_bin(d, o, owner);
+	if (r < 0)
+		return r;
+	return d->prev ? write_symbols_bin_patch(d, o, owner) : write_symbols_bin(d, o, owner);
+}
+
+/* ---- a fast update's .bin files: the previous ones, patched ---- */
+
+static uint32_t *prev_remap(const Depmod *d, const bool *also_drop)
+{
+	const Prev *P = d->prev;
+	uint32_t *remap = calloc(P->n + 1, sizeof(uint32_t));
+
+	if (!remap)
+		return NULL;
+	for (size_t i = 0; i < P->n; i++)
+		remap[i] = P->dropped[i] || (also_drop && also_drop[i]) ? KMOD_INDEX_DROP :
+									  P->mods[i].idx;
+	return remap;
+}
+
+/* A corrupt previous file: the fast update gives way to the general one. */
+static int patch_result(int r)
+{
+	return r == -EBADMSG ? -ESTALE : r;
+}
+
+static int write_alias_bin_patch(Depmod *d, Output *o)
+{
+	const Prev *P = d->prev;
+	_cleanup_kmod_index_free_ KmodIndex *add = kmod_index_new();
+	_cleanup_free_ uint32_t *remap = prev_remap(d, NULL);
+	_cleanup_free_ char *norm = NULL;
+	size_t norm_size = 0;
+	int r;
+
+	if (!add || !remap)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->n_array; i++)
+		if (!d->array[i]->has_old_lines) {
+			r = add_aliases(add, d->array[i], &norm, &norm_size);
+			if (r < 0)
+				return r;
+		}
+	o->present[F_ALIAS_BIN] = true;
+	return patch_result(kmod_index_patch(P->data[F_ALIAS_BIN], P->size[F_ALIAS_BIN], remap,
+					     P->n, add, &o->buf[F_ALIAS_BIN]));
+}
+
+static int write_dep_bin_patch(Depmod *d, Output *o)
+{
+	const Prev *P = d->prev;
+	const KBuf *t = &o->buf[F_DEP];
+	_cleanup_kmod_index_free_ KmodIndex *add = kmod_index_new();
+	_cleanup_free_ bool *changed = calloc(P->n + 1, sizeof(bool));
+	_cleanup_free_ uint32_t *remap = NULL;
+	_cleanup_free_ char *line = NULL;
+	size_t line_size = 0;
+	int r;
+
+	if (!add || !changed)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->n_array; i++) {
+		Mod *m = d->array[i];
+		bool same = m->has_old_lines && m->old_dep_len == m->dep_len &&
+			    memcmp(m->old_dep, t->data + m->dep_off, m->dep_len) == 0;
+
+		if (same)
+			continue;
+		if (m->has_old_lines)
+			changed[m - P->mods] = true;
+		if (m->dep_len > line_size) {
+			free(line);
+			line_size = m->dep_len * 2;
+			line = malloc(line_size);
+			if (!line)
+				return -ENOMEM;
+		}
+		memcpy(line, t->data + m->dep_off, m->dep_len - 1);
+		line[m->dep_len - 1] = 0;
+		r = kmod_index_add(add, m->name, line, m->idx);
+		if (r < 0)
+			return r;
+	}
+	remap = prev_remap(d, changed);
+	if (!remap)
+		return -ENOMEM;
+	o->present[F_DEP_BIN] = true;
+	return patch_result(kmod_index_patch(P->data[F_DEP_BIN], P->size[F_DEP_BIN], remap,
+					     P->n, add, &o->buf[F_DEP_BIN]));
+}
+
+static int write_symbols_bin_patch(Depmod *d, Output *o, Mod **owner)
+{
+	const Prev *P = d->prev;
+	_cleanup_kmod_index_free_ KmodIndex *add = kmod_index_new();
+	_cleanup_free_ int32_t *old_owner = malloc((d->n_syms + 1) * sizeof(int32_t));
+	_cleanup_free_ uint32_t *remap = prev_remap(d, NULL);
+	_cleanup_free_ char *key = NULL;
+	size_t key_size = 0;
+	int r;
+
+	if (!add || !old_owner || !remap)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->n_syms; i++)
+		old_owner[i] = -1;
+	for (size_t i = 0; i < P->n; i++)
+		for (size_t j = 0; j < P->mods[i].n_exports; j++)
+			old_owner[P->mods[i].exports[j]] = (int32_t)i;
+	for (size_t k = 0; k < d->n_syms; k++) {
+		uint32_t id = d->hash_order[k];
+		int32_t oi = old_owner[id];
+		const Mod *m = owner[id];
+
+		if (oi >= 0 && !P->dropped[oi] && m != &P->mods[oi])
+			/* a symbol moved between two modules that stay: its old value cannot
+			 * be dropped alone */
+			return write_symbols_bin(d, o, owner);
+		if (!m || (oi >= 0 && m == &P->mods[oi]))
+			continue;
+		r = symbol_key(d->syms[id], &key, &key_size);
+		if (r >= 0)
+			r = kmod_index_add(add, key, m->name, m->idx);
+		if (r < 0)
+			return r;
+	}
+	o->present[F_SYMBOLS_BIN] = true;
+	return patch_result(kmod_index_patch(P->data[F_SYMBOLS_BIN], P->size[F_SYMBOLS_BIN],
+					     remap, P->n, add, &o->buf[F_SYMBOLS_BIN]));
 }
 
 /* modules.builtin.bin and modules.builtin.alias.bin, from modules.builtin and
@@ -3771,31 +3918,8 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 	d->cached_shadowed = TAKE_PTR(shadowed);
 	phase("apply changes");
 
-	/* the old modules' aliases, for modules.alias.bin */
-	for (size_t i = 0; i < d->n_array; i++) {
-		Mod *m = d->array[i];
-		char *p, *end;
+	d->prev = &f.prev;
 
-		if (!m->has_old_lines)
-			continue;
-		/* a private copy: the lines are cut into strings */
-		p = malloc(m->old_alias_len + 1);
-		if (!p || keep(d, p) < 0)
-			return -ENOMEM;
-		memcpy(p, m->old_alias, m->old_alias_len);
-		p[m->old_alias_len] = 0;
-		end = p + m->old_alias_len;
-		for (char *l; (l = next_line(&p, end));) {
-			char *sp;
-
-			if (!startswith(l, "alias ") || !(sp = strrchr(l + 6, ' ')))
-				return fast_skip("modules.alias does not match the cache");
-			*sp = 0;
-			if (strlist_add(&m->aliases, l + 6) < 0)
-				return -ENOMEM;
-		}
-	}
-	phase("old aliases");
 
 	for (int i = 0; i < F_MAX; i++)
 		if (d->prev_size[i] > 0 && kbuf_reserve(&o.buf[i], d->prev_size[i] + 65536) < 0)
@@ -3808,6 +3932,8 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 		return r;
 	phase("dependencies");
 	r = write_outputs(d, &o);
+	if (r == -ESTALE)
+		return fast_skip("an index file is corrupt");
 	if (r < 0)
 		return r;
 	phase("modules.dep, .symbols, .alias");

@@ -577,3 +577,386 @@ int kmod_alias_normalize(const char *alias, char *buf)
 	buf[i] = '\0';
 	return 0;
 }
+
+/* ---- patching a serialised index ---- */
+
+typedef struct PatchVal {
+	uint32_t prio;
+	uint64_t order; /* among equal priorities, smaller first */
+	const char *value;
+} PatchVal;
+
+typedef struct Patch {
+	const unsigned char *d;
+	size_t size;
+	const uint32_t *remap;
+	size_t n_remap;
+	Entry *adds; /* sorted by key */
+	Entry *tmp;
+	KBuf *out;
+	char *key; /* the key up to the node being patched */
+	size_t key_size;
+	PatchVal *vals;
+	size_t n_vals_alloc;
+} Patch;
+
+static int entry_key_cmp(const void *a, const void *b)
+{
+	const Entry *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	if (c != 0)
+		return c;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int patch_val_cmp(const void *a, const void *b)
+{
+	const PatchVal *x = a, *y = b;
+
+	if (x->prio != y->prio)
+		return x->prio < y->prio ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int key_reserve(Patch *P, size_t n)
+{
+	char *k;
+
+	if (n <= P->key_size)
+		return 0;
+	k = realloc(P->key, n * 2);
+	if (!k)
+		return -ENOMEM;
+	P->key = k;
+	P->key_size = n * 2;
+	return 0;
+}
+
+/* Adds the old entries below the node at off (its key so far: P->key[0..pos)) to idx, with
+ * their new priorities; a node's values in reverse file order, so that the sort (later
+ * insertion first among equal priorities) keeps the file order. */
+static int patch_collect(Patch *P, uint32_t off, size_t pos, unsigned depth, KmodIndex *idx)
+{
+	const char *why;
+	size_t pl, k = 0;
+	Node n;
+	int r;
+
+	if (depth > 1024)
+		return -EBADMSG;
+	r = node_parse(P->d, P->size, off, &n, &why);
+	if (r < 0)
+		return r;
+	pl = strlen(n.prefix);
+	r = key_reserve(P, pos + pl + 2);
+	if (r < 0)
+		return r;
+	memcpy(P->key + pos, n.prefix, pl);
+	pos += pl;
+	if (n.values) {
+		size_t at = (size_t)(n.values - P->d);
+
+		for (uint32_t i = 0; i < n.n_values; i++) {
+			const unsigned char *nul;
+			uint32_t prio;
+
+			if (P->size - at < 5)
+				return -EBADMSG;
+			prio = get_be32(P->d + at);
+			at += 4;
+			nul = memchr(P->d + at, 0, P->size - at);
+			if (!nul || prio >= P->n_remap)
+				return -EBADMSG;
+			if (P->remap[prio] != KMOD_INDEX_DROP) {
+				if (!GREEDY_REALLOC(P->vals, P->n_vals_alloc, k + 1))
+					return -ENOMEM;
+				P->vals[k++] = (PatchVal){ P->remap[prio], i,
+							   (const char *)P->d + at };
+			}
+			at = (size_t)(nul - P->d) + 1;
+		}
+		P->key[pos] = 0;
+		for (size_t i = k; i > 0; i--) {
+			r = kmod_index_add(idx, P->key, P->vals[i - 1].value, P->vals[i - 1].prio);
+			if (r < 0)
+				return r;
+		}
+	}
+	for (unsigned c = n.first; n.children && c <= n.last; c++) {
+		uint32_t child = get_be32(n.children + 4 * (c - n.first));
+
+		if (child == 0)
+			continue;
+		if ((child & INDEX_NODE_MASK) >= (off & INDEX_NODE_MASK))
+			return -EBADMSG;
+		P->key[pos] = (char)c;
+		r = patch_collect(P, child, pos + 1, depth + 1, idx);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Writes entries e[0, n) as a subtree whose keys agree up to pos. */
+static int patch_write_entries(Patch *P, Entry *e, size_t n, size_t pos, bool root,
+			       uint32_t *ret)
+{
+	_cleanup_free_ Entry *tmp = malloc((n + 1) * sizeof(Entry));
+
+	if (!tmp)
+		return -ENOMEM;
+	return write_node(e, tmp, 0, n, pos, root, P->out, ret);
+}
+
+/* Rebuilds the subtree at off (0: none) with the adds [lo, hi) from its entries. */
+static int patch_rebuild(Patch *P, uint32_t off, size_t pos, size_t lo, size_t hi, bool root,
+			 unsigned depth, uint32_t *ret)
+{
+	_cleanup_kmod_index_free_ KmodIndex *idx = kmod_index_new();
+	int r;
+
+	if (!idx)
+		return -ENOMEM;
+	if (off) {
+		r = patch_collect(P, off, pos, depth, idx);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = lo; i < hi; i++) {
+		r = kmod_index_add(idx, P->adds[i].key, P->adds[i].value, P->adds[i].priority);
+		if (r < 0)
+			return r;
+	}
+	if (idx->n_entries == 0 && !root) {
+		*ret = 0;
+		return 0;
+	}
+	return patch_write_entries(P, idx->entries, idx->n_entries, pos, root, ret);
+}
+
+/* Writes the new version of the node at off, whose key so far is P->key[0..pos), with the
+ * adds [lo, hi) that fall below it; *ret is its new offset, 0 when it is gone. */
+static int patch_node(Patch *P, uint32_t off, size_t pos, size_t lo, size_t hi, bool root,
+		      unsigned depth, uint32_t *ret)
+{
+	uint32_t child_offs[INDEX_CHILDMAX];
+	size_t start = P->out->size, pl, q, v_hi = lo, n_vals = 0, n_children = 0;
+	unsigned first = INDEX_CHILDMAX, last = 0, c_lo, c_hi;
+	const char *why;
+	uint32_t offset;
+	Node n;
+	int r;
+
+	if (depth > 1024)
+		return -EBADMSG;
+	r = node_parse(P->d, P->size, off, &n, &why);
+	if (r < 0)
+		return r;
+	pl = strlen(n.prefix);
+	q = pos + pl;
+	r = key_reserve(P, q + 2);
+	if (r < 0)
+		return r;
+	memcpy(P->key + pos, n.prefix, pl);
+
+	/* an add that ends or turns inside the prefix splits this node */
+	for (size_t i = lo; i < hi; i++)
+		if (strncmp(P->adds[i].key + pos, n.prefix, pl) != 0)
+			return patch_rebuild(P, off, pos, lo, hi, root, depth, ret);
+	while (v_hi < hi && P->adds[v_hi].key[q] == 0)
+		v_hi++;
+
+	/* children, old and new, in character order */
+	c_lo = n.children ? n.first : INDEX_CHILDMAX;
+	c_hi = n.children ? n.last : 0;
+	if (v_hi < hi) {
+		unsigned a = (unsigned char)P->adds[v_hi].key[q];
+		unsigned b = (unsigned char)P->adds[hi - 1].key[q];
+
+		if (a >= INDEX_CHILDMAX || b >= INDEX_CHILDMAX)
+			return -EINVAL;
+		c_lo = a < c_lo ? a : c_lo;
+		c_hi = b > c_hi ? b : c_hi;
+	}
+	for (size_t i = v_hi, c = c_lo; c_lo <= c_hi && c <= c_hi; c++) {
+		uint32_t old = 0, nw = 0;
+
+		r = 0;
+		size_t j = i;
+
+		while (j < hi && (unsigned char)P->adds[j].key[q] == c)
+			j++;
+		if (n.children && c >= n.first && c <= n.last) {
+			old = get_be32(n.children + 4 * (c - n.first));
+			if (old && (old & INDEX_NODE_MASK) >= (off & INDEX_NODE_MASK))
+				return -EBADMSG;
+		}
+		P->key[q] = (char)c;
+		if (old)
+			r = patch_node(P, old, q + 1, i, j, false, depth + 1, &nw);
+		else if (j > i)
+			r = patch_write_entries(P, P->adds + i, j - i, q + 1, false, &nw);
+		if (r < 0)
+			return r;
+		i = j;
+		child_offs[c] = nw;
+		if (nw) {
+			if (first == INDEX_CHILDMAX)
+				first = (unsigned)c;
+			last = (unsigned)c;
+			n_children++;
+		}
+	}
+
+	/* the values: the old ones kept, with their new priorities, and the added ones */
+	if (n.values) {
+		size_t at = (size_t)(n.values - P->d);
+
+		for (uint32_t i = 0; i < n.n_values; i++) {
+			const unsigned char *nul;
+			uint32_t prio;
+
+			if (P->size - at < 5)
+				return -EBADMSG;
+			prio = get_be32(P->d + at);
+			at += 4;
+			nul = memchr(P->d + at, 0, P->size - at);
+			if (!nul || prio >= P->n_remap)
+				return -EBADMSG;
+			if (P->remap[prio] != KMOD_INDEX_DROP) {
+				if (!GREEDY_REALLOC(P->vals, P->n_vals_alloc, n_vals + 1))
+					return -ENOMEM;
+				P->vals[n_vals++] = (PatchVal){ P->remap[prio],
+								(1ull << 32) + i,
+								(const char *)P->d + at };
+			}
+			at = (size_t)(nul - P->d) + 1;
+		}
+	}
+	for (size_t i = lo; i < v_hi; i++) {
+		if (!GREEDY_REALLOC(P->vals, P->n_vals_alloc, n_vals + 1))
+			return -ENOMEM;
+		P->vals[n_vals++] = (PatchVal){ P->adds[i].priority,
+						UINT32_MAX - P->adds[i].seq, P->adds[i].value };
+	}
+
+	if (!root && n_vals == 0 && n_children <= 1) {
+		/* gone, or a chain that must merge into one node */
+		P->out->size = start;
+		if (n_children == 0) {
+			*ret = 0;
+			return 0;
+		}
+		return patch_rebuild(P, off, pos, lo, hi, root, depth, ret);
+	}
+	if (n_vals > 1)
+		qsort(P->vals, n_vals, sizeof(PatchVal), patch_val_cmp);
+
+	{
+		size_t need = pl + 1 + 2 + 4 + 4 * (size_t)(n_children ? last - first + 1 : 0);
+		unsigned char *w;
+
+		for (size_t i = 0; i < n_vals; i++)
+			need += 5 + strlen(P->vals[i].value);
+		r = kbuf_reserve(P->out, need);
+		if (r < 0)
+			return r;
+		if (P->out->size > INDEX_NODE_MASK)
+			return -EFBIG;
+		offset = (uint32_t)P->out->size;
+		w = (unsigned char *)P->out->data + P->out->size;
+		if (pl > 0) {
+			memcpy(w, n.prefix, pl + 1);
+			w += pl + 1;
+			offset |= INDEX_NODE_PREFIX;
+		}
+		if (n_children > 0) {
+			*w++ = (unsigned char)first;
+			*w++ = (unsigned char)last;
+			for (unsigned c = first; c <= last; c++) {
+				uint32_t v = child_offs[c];
+
+				w[0] = v >> 24;
+				w[1] = v >> 16;
+				w[2] = v >> 8;
+				w[3] = v;
+				w += 4;
+			}
+			offset |= INDEX_NODE_CHILDS;
+		}
+		if (n_vals > 0) {
+			w[0] = (unsigned char)(n_vals >> 24);
+			w[1] = (unsigned char)(n_vals >> 16);
+			w[2] = (unsigned char)(n_vals >> 8);
+			w[3] = (unsigned char)n_vals;
+			w += 4;
+			for (size_t i = 0; i < n_vals; i++) {
+				uint32_t v = P->vals[i].prio;
+				size_t l = strlen(P->vals[i].value) + 1;
+
+				w[0] = v >> 24;
+				w[1] = v >> 16;
+				w[2] = v >> 8;
+				w[3] = v;
+				memcpy(w + 4, P->vals[i].value, l);
+				w += 4 + l;
+			}
+			offset |= INDEX_NODE_VALUES;
+		}
+		P->out->size = (size_t)((char *)w - P->out->data);
+		P->out->data[P->out->size] = 0;
+	}
+	*ret = offset;
+	return 0;
+}
+
+int kmod_index_patch(const void *old, size_t old_size, const uint32_t *remap, size_t n_remap,
+		     KmodIndex *add, KBuf *out)
+{
+	Patch P = {
+		.d = old,
+		.size = old_size,
+		.remap = remap,
+		.n_remap = n_remap,
+		.out = out,
+	};
+	const char *why;
+	uint32_t root = 0;
+	unsigned char *h;
+	int r;
+
+	if (out->size != 0)
+		return -EINVAL;
+	r = check_header(old, old_size, &why);
+	if (r < 0)
+		return r;
+	if (old_size > INDEX_NODE_MASK)
+		return -EBADMSG;
+	if (add && add->n_entries > 0) {
+		P.adds = add->entries;
+		qsort(P.adds, add->n_entries, sizeof(Entry), entry_key_cmp);
+	}
+	r = kbuf_reserve(out, old_size + 4096);
+	if (r >= 0)
+		r = kbuf_put_be32(out, KMOD_INDEX_MAGIC);
+	if (r >= 0)
+		r = kbuf_put_be32(out, KMOD_INDEX_VERSION);
+	if (r >= 0)
+		r = kbuf_put_be32(out, 0);
+	if (r >= 0)
+		r = patch_node(&P, get_be32((const unsigned char *)old + 8), 0, 0,
+			       add ? add->n_entries : 0, true, 0, &root);
+	free(P.key);
+	free(P.vals);
+	if (r < 0) {
+		out->size = 0;
+		return r;
+	}
+	h = (unsigned char *)out->data + 8;
+	h[0] = root >> 24;
+	h[1] = root >> 16;
+	h[2] = root >> 8;
+	h[3] = root;
+	return 0;
+}

@@ -51,6 +51,17 @@ size_t kmod_index_size(const KmodIndex *idx);
 /* Serialises the index exactly as kmod's depmod does, appending to out. */
 int kmod_index_write(KmodIndex *idx, KBuf *out);
 
+/* Rewrites a serialised index (what kmod_index_write() produced) into out, which must be
+ * empty: every value's priority p becomes remap[p] (KMOD_INDEX_DROP drops the value; a
+ * p >= n_remap is -EBADMSG), keys left without values disappear, and the entries of add
+ * (may be NULL) are inserted. The result is byte-identical to kmod_index_write() over the
+ * resulting entries, the old ones counted as inserted first, in their file order. Subtrees
+ * whose shape stays are copied node by node; where the shape changes, that subtree is
+ * rebuilt. -EBADMSG for a corrupt old index. */
+#define KMOD_INDEX_DROP UINT32_MAX
+int kmod_index_patch(const void *old, size_t old_size, const uint32_t *remap, size_t n_remap,
+		     KmodIndex *add, KBuf *out);
+
 /* Checks the structure of a serialised index: header, every node within the file, children
  * before parents, strings terminated. -EBADMSG with a short reason in *ret_why. */
 int kmod_index_check(const void *data, size_t size, const char **ret_why);

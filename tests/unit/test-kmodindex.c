@@ -365,3 +365,225 @@ TEST(fixture_symbols_bin)
 	ASSERT_OK(kmod_index_check(b.data, b.size, NULL));
 	kbuf_done(&b);
 }
+
+/* ---- kmod_index_patch() ---- */
+
+static uint64_t rng_state;
+
+static uint32_t rnd(uint32_t n)
+{
+	rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+	return n ? (uint32_t)((rng_state >> 33) % n) : 0;
+}
+
+typedef struct TEntry {
+	char key[12];
+	unsigned mod;
+} TEntry;
+
+/* Random key sets over a tiny alphabet (shared prefixes, keys that are prefixes of others,
+ * duplicates); modules dropped, reordered and added, as an update does; the patch must equal
+ * a full write of the result. */
+TEST(patch_random)
+{
+	static const char alphabet[] = "ab*-[";
+	unsigned iterations = getenv("KMODD_SANITIZE") ? 600 : 4000;
+
+	rng_state = 20261124;
+	for (unsigned it = 0; it < iterations; it++) {
+		unsigned n_mods = 1 + rnd(12), n_new = rnd(4), n_entries = rnd(40);
+		unsigned total = n_mods + n_new;
+		TEntry e[80];
+		unsigned n_e = 0, oldpos[16], newpos[16], perm[16], n_alive = 0;
+		bool alive[16];
+		uint32_t remap[16];
+		_cleanup_kmod_index_free_ KmodIndex *a = kmod_index_new();
+		_cleanup_kmod_index_free_ KmodIndex *b = kmod_index_new();
+		_cleanup_kmod_index_free_ KmodIndex *add = kmod_index_new();
+		KBuf A = {}, B = {}, P = {};
+		char name[16];
+
+		ASSERT_TRUE(a && b && add);
+		/* old order: a random permutation of the old modules */
+		for (unsigned m = 0; m < n_mods; m++)
+			perm[m] = m;
+		for (unsigned m = n_mods; m > 1; m--) {
+			unsigned j = rnd(m), t = perm[m - 1];
+			perm[m - 1] = perm[j];
+			perm[j] = t;
+		}
+		for (unsigned i = 0; i < n_mods; i++)
+			oldpos[perm[i]] = i;
+		for (unsigned i = 0; i < n_entries + n_new * 3; i++) {
+			unsigned len = rnd(7);
+
+			for (unsigned k = 0; k < len; k++)
+				e[n_e].key[k] = alphabet[rnd(sizeof(alphabet) - 1)];
+			e[n_e].key[len] = 0;
+			/* the first n_entries belong to old modules, the rest to new ones */
+			e[n_e].mod = i < n_entries ? rnd(n_mods) : n_mods + rnd(n_new ? n_new : 1);
+			if (e[n_e].mod >= total)
+				continue;
+			n_e++;
+		}
+		for (unsigned i = 0; i < n_e; i++)
+			if (e[i].mod < n_mods) {
+				snprintf(name, sizeof(name), "m%u", e[i].mod);
+				ASSERT_OK(kmod_index_add(a, e[i].key, name, oldpos[e[i].mod]));
+			}
+		ASSERT_OK(kmod_index_write(a, &A));
+
+		/* new generation: some old modules dropped, the rest and the new ones reordered */
+		for (unsigned m = 0; m < total; m++) {
+			alive[m] = m >= n_mods || rnd(4) != 0;
+			if (alive[m])
+				perm[n_alive++] = m;
+		}
+		if (rnd(2))
+			for (unsigned m = n_alive; m > 1; m--) {
+				unsigned j = rnd(m), t = perm[m - 1];
+				perm[m - 1] = perm[j];
+				perm[j] = t;
+			}
+		for (unsigned i = 0; i < n_alive; i++)
+			newpos[perm[i]] = i;
+		for (unsigned m = 0; m < n_mods; m++)
+			remap[oldpos[m]] = alive[m] ? newpos[m] : KMOD_INDEX_DROP;
+		for (unsigned i = 0; i < n_e; i++) {
+			if (!alive[e[i].mod])
+				continue;
+			snprintf(name, sizeof(name), "m%u", e[i].mod);
+			ASSERT_OK(kmod_index_add(b, e[i].key, name, newpos[e[i].mod]));
+			if (e[i].mod >= n_mods)
+				ASSERT_OK(kmod_index_add(add, e[i].key, name, newpos[e[i].mod]));
+		}
+		ASSERT_OK(kmod_index_write(b, &B));
+		ASSERT_OK(kmod_index_patch(A.data, A.size, remap, n_mods, add, &P));
+		if (P.size != B.size || memcmp(P.data, B.data, B.size) != 0)
+			TEST_FAIL("iteration %u: patched %zu bytes, full write %zu", it, P.size,
+				  B.size);
+		kbuf_done(&A);
+		kbuf_done(&B);
+		kbuf_done(&P);
+	}
+}
+
+TEST(patch_rejects_corruption)
+{
+	_cleanup_kmod_index_free_ KmodIndex *a = kmod_index_new();
+	uint32_t remap[4] = { 0, 1, 2, 3 };
+	KBuf A = {}, P = {};
+
+	ASSERT_TRUE(a);
+	ASSERT_OK(kmod_index_add(a, "abc", "m0", 0));
+	ASSERT_OK(kmod_index_add(a, "abd", "m1", 1));
+	ASSERT_OK(kmod_index_write(a, &A));
+	/* every truncation and every single-byte change: an error or a result, never a crash */
+	for (size_t n = 0; n < A.size; n++) {
+		(void)kmod_index_patch(A.data, n, remap, 4, NULL, &P);
+		P.size = 0;
+	}
+	for (size_t i = 0; i < A.size; i++)
+		for (unsigned v = 0; v < 256; v += 17) {
+			char saved = A.data[i];
+
+			A.data[i] = (char)v;
+			(void)kmod_index_patch(A.data, A.size, remap, 4, NULL, &P);
+			P.size = 0;
+			A.data[i] = saved;
+		}
+	/* a priority beyond the map */
+	ASSERT_ERROR(kmod_index_patch(A.data, A.size, remap, 1, NULL, &P), EBADMSG);
+	kbuf_done(&A);
+	kbuf_done(&P);
+}
+
+/* The fixture's modules.alias.bin with one module moved to the end (an override in
+ * updates/) and with one module replaced by a new one with other aliases. */
+TEST(patch_fixture_alias_bin)
+{
+	const char *dir = fixture_dir("full-54");
+	_cleanup_free_ char *dep = NULL, *alias = NULL, *bin = NULL;
+	_cleanup_hashmap_free_ Hashmap *order = NULL;
+	_cleanup_free_ uint32_t *remap = NULL;
+	size_t bin_size, n;
+	uint32_t k;
+	char *lines[40000];
+	size_t n_lines = 0;
+	double t0, t1, best;
+	struct timespec ts;
+
+	dep = read_fixture(dir, "modules.dep", NULL);
+	alias = read_fixture(dir, "modules.alias", NULL);
+	bin = read_fixture(dir, "modules.alias.bin", &bin_size);
+	order = dep_order(dep);
+	n = hashmap_size(order);
+	k = prio_of(order, "e1000");
+	remap = calloc(n, sizeof(uint32_t));
+	ASSERT_TRUE(remap);
+	for (uint32_t p = 0; p < n; p++)
+		remap[p] = p < k ? p : p == k ? (uint32_t)n - 1 : p - 1;
+	for (char *line = alias, *next; *line && n_lines < ELEMENTSOF(lines); line = next) {
+		next = strchr(line, '\n');
+		*next++ = 0;
+		if (line[0] != '#')
+			lines[n_lines++] = line;
+	}
+
+	for (int variant = 0; variant < 3; variant++) {
+		_cleanup_kmod_index_free_ KmodIndex *full = kmod_index_new();
+		_cleanup_kmod_index_free_ KmodIndex *add = kmod_index_new();
+		KBuf B = {}, P = {};
+
+		ASSERT_TRUE(full && add);
+		for (size_t i = 0; i < n_lines; i++) {
+			char buf[4096], norm[4096], *sp;
+			uint32_t p;
+
+			snprintf(buf, sizeof(buf), "%s", lines[i]);
+			sp = strrchr(buf, ' ');
+			*sp = 0;
+			if (kmod_alias_normalize(buf + 6, norm) < 0)
+				continue;
+			p = remap[prio_of(order, sp + 1)];
+			if (variant > 0 && streq(sp + 1, "e1000")) {
+				/* replaced: variant 1 with the same aliases, 2 with other ones */
+				if (variant == 2)
+					strcat(norm, "-kmodd");
+				ASSERT_OK(kmod_index_add(add, norm, "e1000", p));
+			}
+			ASSERT_OK(kmod_index_add(full, norm, sp + 1, p));
+		}
+		ASSERT_OK(kmod_index_write(full, &B));
+		if (variant > 0)
+			remap[k] = KMOD_INDEX_DROP;
+		/* the best of a few runs */
+		best = 1e9;
+		for (int run = 0; run < 5; run++) {
+			P.size = 0;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			t0 = ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+			ASSERT_OK(kmod_index_patch(bin, bin_size, remap, n, add, &P));
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			t1 = ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+			best = t1 - t0 < best ? t1 - t0 : best;
+		}
+		remap[k] = (uint32_t)n - 1;
+		if (P.size != B.size || memcmp(P.data, B.data, B.size) != 0)
+			TEST_FAIL("variant %d: patched %zu bytes, full write %zu", variant, P.size,
+				  B.size);
+		printf("# modules.alias.bin patched in %.2f ms (variant %d)\n", best, variant);
+		kbuf_done(&B);
+		kbuf_done(&P);
+	}
+	/* the identity reproduces the file */
+	{
+		KBuf P = {};
+
+		for (uint32_t p = 0; p < n; p++)
+			remap[p] = p;
+		ASSERT_OK(kmod_index_patch(bin, bin_size, remap, n, NULL, &P));
+		assert_same(&P, bin, bin_size, "modules.alias.bin (identity patch)");
+		kbuf_done(&P);
+	}
+}
