@@ -20,7 +20,7 @@ SAMPLE=${SAMPLE:-20}
 results=${RESULTS:-$here/bench/RESULTS.md}
 work=$(mktemp -d /tmp/kmodd-bench-audit.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-cp "$K" "$work/kmodctl"
+cp "$K" "$K-full" "$work/"
 K=$work/kmodctl
 SYMVERS=$F/full-54/usr/src/linux-headers-$K54/Module.symvers
 

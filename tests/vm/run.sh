@@ -16,8 +16,8 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 VMDIR=$SRC/tests/vm
 BUILD=${BUILD:-$SRC/build}
 KVER=6.1.0-54-amd64
-FORMAT=2 # bump when the layout of the cached pieces changes
-PROGRAMS=(kmodctl/kmodctl kmodd/kmodd)
+FORMAT=3 # bump when the layout of the cached pieces changes
+PROGRAMS=(kmodctl/kmodctl kmodctl/kmodctl-full kmodd/kmodd)
 DEFAULT_TIMEOUT=60
 DEFAULT_MEMORY=1536
 

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* kmodctl: the verbs that must start fast run here, in a binary that needs libkmod alone
+ * ('kmodctl depmod' runs for every package a KMP installs); every other verb runs in
+ * kmodctl-full, which links rpm, libsolv, libcurl and sqlite, and is exec'd with the same
+ * arguments (the process, its pid and its exit status stay the same). */
+#include <limits.h>
+#include <unistd.h>
+
+#include "kmodctl.h"
+#include "log.h"
+#include "verbs.h"
+
+/* kmodctl-full beside this binary (a build tree, or both in one directory), else in
+ * LIBEXECDIR/kmodd. */
+static int run_full(char *argv[])
+{
+	char self[PATH_MAX], path[PATH_MAX + 32];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n > 0) {
+		char *slash;
+
+		self[n] = 0;
+		slash = strrchr(self, '/');
+		if (slash) {
+			*slash = 0;
+			snprintf(path, sizeof(path), "%s/kmodctl-full", self);
+			if (access(path, X_OK) == 0)
+				execv(path, argv);
+		}
+	}
+	snprintf(path, sizeof(path), "%s/kmodd/kmodctl-full", LIBEXECDIR);
+	execv(path, argv);
+	log_error_errno(-errno, "Cannot run %s: %m; kmodd is not installed completely.", path);
+	return EXIT_FAILURE;
+}
+
+int main(int argc, char *argv[])
+{
+#define X(name, fn, summary) { name, NULL, summary },
+	Verb verbs[] = { KMODCTL_VERBS(X) };
+#undef X
+
+	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+		if (streq(verbs[i].name, "depmod"))
+			verbs[i].run = verb_depmod;
+	return kmodctl_run(argc, argv, verbs, ELEMENTSOF(verbs), run_full);
+}
