@@ -192,7 +192,18 @@ typedef struct Depmod {
 typedef struct Output {
 	KBuf buf[F_MAX];
 	bool present[F_MAX];
+	/* files written to their temporaries as soon as they were built (each by the thread
+	 * that built it), their descriptors for the sync, and their identity */
+	bool flushed[F_MAX];
+	int fd[F_MAX];
+	int err[F_MAX];
+	struct stat st[F_MAX];
+	bool keep[F_MAX]; /* the file in place is this generation's as it is */
+	int dfd;
+	bool have_dfd;
 } Output;
+
+static void output_flush(Depmod *d, Output *o, int f);
 
 /* The previous generation, for a fast update: its files (mapped), and its modules in its
  * order; dropped[i] says old module i was removed or replaced. */
@@ -306,8 +317,13 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Depmod *, depmod_free);
 
 static void output_done(Output *o)
 {
-	for (int i = 0; i < F_MAX; i++)
+	for (int i = 0; i < F_MAX; i++) {
 		kbuf_done(&o->buf[i]);
+		if (o->flushed[i] && o->fd[i] >= 0)
+			safe_close(o->fd[i]);
+	}
+	if (o->have_dfd)
+		safe_close(o->dfd);
 }
 
 static void phase(const char *what)
@@ -1459,13 +1475,6 @@ static int write_dep_bin(Depmod *d, Output *o)
 	return kmod_index_write(idx, &o->buf[F_DEP_BIN]);
 }
 
-static int write_deps(Depmod *d, Output *o)
-{
-	int r = write_dep_text(d, o);
-
-	return r < 0 ? r : write_dep_bin(d, o);
-}
-
 /* Appends the pieces, NULL-terminated. */
 static int kbuf_cat(KBuf *b, ...)
 {
@@ -1609,13 +1618,6 @@ static int write_alias_bin(Depmod *d, Output *o)
 	}
 	o->present[F_ALIAS_BIN] = true;
 	return kmod_index_write(idx, &o->buf[F_ALIAS_BIN]);
-}
-
-static int write_aliases(Depmod *d, Output *o)
-{
-	int r = write_alias_text(d, o);
-
-	return r < 0 ? r : write_alias_bin(d, o);
 }
 
 typedef struct SymKey {
@@ -1775,19 +1777,35 @@ static int write_symbols_bin(Depmod *d, Output *o, Mod **owner)
 	return kmod_index_write(idx, &o->buf[F_SYMBOLS_BIN]);
 }
 
-static int write_symbols_bin_patch(Depmod *d, Output *o, Mod **owner);
+static int write_symbols_bin_patch(Depmod *d, Output *o, Mod **owner, const int32_t *old_owner);
+static int32_t *prev_owners(const Depmod *d);
+static bool symbol_owners_same(const Depmod *d, Mod **owner, const int32_t *old_owner);
 
 static int write_symbols(Depmod *d, Output *o)
 {
 	_cleanup_free_ Mod **owner = symbol_owners(d);
+	_cleanup_free_ int32_t *old_owner = NULL;
 	int r;
 
 	if (!owner)
 		return -ENOMEM;
-	r = write_symbols_text(d, o, owner);
-	if (r < 0)
-		return r;
-	return d->prev ? write_symbols_bin_patch(d, o, owner) : write_symbols_bin(d, o, owner);
+	if (!d->prev) {
+		r = write_symbols_text(d, o, owner);
+		return r < 0 ? r : write_symbols_bin(d, o, owner);
+	}
+	old_owner = prev_owners(d);
+	if (!old_owner)
+		return -ENOMEM;
+	/* the text names each symbol's owner: when no symbol changed hands (an updated module
+	 * exporting what its predecessor did), the file stays as it is */
+	if (symbol_owners_same(d, owner, old_owner))
+		o->keep[F_SYMBOLS] = true;
+	else {
+		r = write_symbols_text(d, o, owner);
+		if (r < 0)
+			return r;
+	}
+	return write_symbols_bin_patch(d, o, owner, old_owner);
 }
 
 /* ---- a fast update's .bin files: the previous ones, patched ---- */
@@ -1876,23 +1894,46 @@ static int write_dep_bin_patch(Depmod *d, Output *o)
 					     P->n, add, &o->buf[F_DEP_BIN]));
 }
 
-static int write_symbols_bin_patch(Depmod *d, Output *o, Mod **owner)
+/* Each symbol's owner in the previous generation (its index there), -1 for none. */
+static int32_t *prev_owners(const Depmod *d)
 {
 	const Prev *P = d->prev;
-	_cleanup_kmod_index_free_ KmodIndex *add = kmod_index_new();
-	_cleanup_free_ int32_t *old_owner = malloc((d->n_syms + 1) * sizeof(int32_t));
-	_cleanup_free_ uint32_t *remap = prev_remap(d, NULL);
-	_cleanup_free_ char *key = NULL;
-	size_t key_size = 0;
-	int r;
+	int32_t *old_owner = malloc((d->n_syms + 1) * sizeof(int32_t));
 
-	if (!add || !old_owner || !remap)
-		return -ENOMEM;
+	if (!old_owner)
+		return NULL;
 	for (size_t i = 0; i < d->n_syms; i++)
 		old_owner[i] = -1;
 	for (size_t i = 0; i < P->n; i++)
 		for (size_t j = 0; j < P->mods[i].n_exports; j++)
 			old_owner[P->mods[i].exports[j]] = (int32_t)i;
+	return old_owner;
+}
+
+static bool symbol_owners_same(const Depmod *d, Mod **owner, const int32_t *old_owner)
+{
+	const Prev *P = d->prev;
+
+	for (size_t id = 0; id < d->n_syms; id++) {
+		const Mod *was = old_owner[id] >= 0 ? &P->mods[old_owner[id]] : NULL;
+
+		if (!was != !owner[id] || (was && was != owner[id] && !streq(was->name, owner[id]->name)))
+			return false;
+	}
+	return true;
+}
+
+static int write_symbols_bin_patch(Depmod *d, Output *o, Mod **owner, const int32_t *old_owner)
+{
+	const Prev *P = d->prev;
+	_cleanup_kmod_index_free_ KmodIndex *add = kmod_index_new();
+	_cleanup_free_ uint32_t *remap = prev_remap(d, NULL);
+	_cleanup_free_ char *key = NULL;
+	size_t key_size = 0;
+	int r;
+
+	if (!add || !remap)
+		return -ENOMEM;
 	for (size_t k = 0; k < d->n_syms; k++) {
 		uint32_t id = d->hash_order[k];
 		int32_t oi = old_owner[id];
@@ -2050,11 +2091,23 @@ static void *alias_job(void *p)
 	AliasJob *j = p;
 	double t = mono_ms();
 
-	j->r = write_aliases(j->d, j->o);
+	/* a failed write is recorded in o->err; publish() reports it */
+	j->r = write_alias_text(j->d, j->o);
+	if (j->r >= 0) {
+		output_flush(j->d, j->o, F_ALIAS);
+		output_flush(j->d, j->o, F_SOFTDEP);
+		output_flush(j->d, j->o, F_DEVNAME);
+		j->r = write_alias_bin(j->d, j->o);
+	}
+	if (j->r >= 0)
+		output_flush(j->d, j->o, F_ALIAS_BIN);
 	j->ms = mono_ms() - t;
 	return NULL;
 }
 
+static void unlink_tmps(int dfd);
+
+/* Builds the indexes, two threads, each writing what it built to its temporary at once. */
 static int write_outputs(Depmod *d, Output *o)
 {
 	AliasJob job = { d, o, 0 };
@@ -2063,23 +2116,46 @@ static int write_outputs(Depmod *d, Output *o)
 	double t0 = mono_ms(), t1, t2;
 	int r;
 
+	if (!o->have_dfd) {
+		o->dfd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		o->have_dfd = o->dfd >= 0;
+	}
 	/* the alias files only read the model: build them beside the others */
 	threaded = pthread_create(&thread, NULL, alias_job, &job) == 0;
 	if (!threaded)
-		job.r = write_aliases(d, o);
-	r = write_deps(d, o);
+		alias_job(&job);
+	r = write_dep_text(d, o);
+	if (r >= 0) {
+		output_flush(d, o, F_DEP);
+		r = write_dep_bin(d, o);
+	}
+	if (r >= 0)
+		output_flush(d, o, F_DEP_BIN);
 	t1 = mono_ms();
 	if (r >= 0)
 		r = write_symbols(d, o);
+	if (r >= 0) {
+		output_flush(d, o, F_SYMBOLS);
+		output_flush(d, o, F_SYMBOLS_BIN);
+	}
 	t2 = mono_ms();
 	if (threaded)
 		pthread_join(thread, NULL);
 	log_debug("depmod: modules.dep %.2f ms, modules.symbols %.2f ms, modules.alias %.2f ms "
 		  "(beside them)",
 		  t1 - t0, t2 - t1, job.ms);
-	if (r < 0)
-		return r;
-	return job.r;
+	if (r >= 0)
+		r = job.r;
+	if (r < 0 && o->have_dfd) {
+		/* nothing is published: no temporary stays */
+		for (int f = 0; f < F_MAX; f++)
+			if (o->flushed[f]) {
+				o->fd[f] = safe_close(o->fd[f]);
+				o->flushed[f] = false;
+			}
+		unlink_tmps(o->dfd);
+	}
+	return r;
 }
 
 static int compute(Depmod *d, Output *o, bool builtin)
@@ -2975,29 +3051,66 @@ static bool same_content(int dfd, const char *name, const KBuf *b, struct stat *
 	return same;
 }
 
+/* Writes a finished index to its temporary now, so that its writeback overlaps the rest;
+ * a file equal to the one in place is left alone. Called by the thread that built it. */
+static void output_flush(Depmod *d, Output *o, int f)
+{
+	int r;
+
+	if (!o->have_dfd || o->flushed[f] || !o->present[f])
+		return;
+	o->fd[f] = -EBADF;
+	if (d->prev_size[f] == o->buf[f].size &&
+	    same_content(o->dfd, file_names[f], &o->buf[f], &o->st[f])) {
+		o->present[f] = false;
+		o->flushed[f] = true;
+		return;
+	}
+	step();
+	r = write_tmp(o->dfd, f, &o->buf[f], &o->st[f], &o->fd[f]);
+	if (r < 0)
+		o->err[f] = r;
+	o->flushed[f] = true;
+}
+
 static int publish(Depmod *d, Output *o)
 {
 	_cleanup_close_ int dfd = -EBADF;
-	struct stat st[F_MAX] = {};
-	int fds[F_MAX];
+	struct stat *st = o->st;
+	int *fds = o->fd;
 	KBuf journal = {};
 	int r, failed = -1;
 
 	for (int f = 0; f < F_MAX; f++)
-		fds[f] = -EBADF;
+		if (!o->flushed[f])
+			fds[f] = -EBADF;
 
 	dfd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return report_error(d->rep, negative_errno(), d->dir, "cannot open");
 
 	d->generation++;
+	/* a write that failed while the indexes were built */
+	for (int f = 0; f < F_MAX; f++)
+		if (o->err[f] < 0) {
+			r = o->err[f];
+			failed = f;
+			goto fail;
+		}
+	for (int f = 0; f < F_MAX; f++)
+		if (o->keep[f] && fstatat(dfd, file_names[f], &st[f], AT_SYMLINK_NOFOLLOW) < 0) {
+			r = negative_errno();
+			failed = f;
+			goto fail;
+		}
 	/* a file the update does not change keeps its inode; the cache records it as it is */
 	for (int f = 0; f < F_MAX; f++)
-		if (f != F_CACHE && o->present[f] && d->prev_size[f] == o->buf[f].size &&
+		if (f != F_CACHE && !o->flushed[f] && o->present[f] &&
+		    d->prev_size[f] == o->buf[f].size &&
 		    same_content(dfd, file_names[f], &o->buf[f], &st[f]))
 			o->present[f] = false;
 	for (int f = 0; f < F_MAX; f++) {
-		if (f == F_CACHE || !o->present[f])
+		if (f == F_CACHE || !o->present[f] || o->flushed[f])
 			continue;
 		step();
 		r = write_tmp(dfd, f, &o->buf[f], &st[f], &fds[f]);
@@ -3093,7 +3206,7 @@ static int publish(Depmod *d, Output *o)
 
 fail:
 	for (int f = 0; f < F_MAX; f++)
-		safe_close(fds[f]);
+		fds[f] = safe_close(fds[f]);
 	kbuf_done(&journal);
 	unlink_tmps(dfd);
 	(void)fsync(dfd);
