@@ -3485,7 +3485,6 @@ typedef struct Fast {
 	Mod *pool;
 	Mod **fresh; /* read now, owned */
 	size_t n_fresh;
-	Mod ***deps_pool;
 	bool *dropped;
 	Prev prev;
 	void *maps[F_MAX];
@@ -3507,12 +3506,12 @@ static void fast_done(Fast *f)
 		for (uint32_t i = 0; i < f->S.h->n_mods; i++) {
 			free(f->pool[i].softdeps.v);
 			free(f->pool[i].aliases.v);
+			free(f->pool[i].deps);
 		}
 	free(f->pool);
 	for (size_t i = 0; i < f->n_fresh; i++)
 		mod_free(f->fresh[i]);
 	free(f->fresh);
-	free(f->deps_pool);
 	free(f->dropped);
 	for (int i = 0; i < F_MAX; i++)
 		if (f->maps[i])
@@ -3928,8 +3927,6 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 	if (!f.pool || !f.fresh || !d->array)
 		return -ENOMEM;
 	{
-		size_t total_needs = 0;
-		Mod **slot;
 		const Prev *P = &f.prev;
 
 		f.dropped = calloc(n_old + 1, sizeof(bool));
@@ -3938,12 +3935,6 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 		for (size_t i = 0; i < f.n_names; i++)
 			if (f.names[i].changed && f.names[i].old >= 0)
 				f.dropped[f.names[i].old] = true;
-		for (uint32_t i = 0; i < n_old; i++)
-			total_needs += f.S.mods[i].n_needs;
-		f.deps_pool = calloc(total_needs + 1, sizeof(Mod *));
-		if (!f.deps_pool)
-			return -ENOMEM;
-		slot = (Mod **)f.deps_pool;
 		for (uint32_t i = 0; i < n_old; i++) {
 			const StateMod *sm = &f.S.mods[i];
 			Mod *m = &f.pool[i];
@@ -3960,9 +3951,6 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 			m->n_needs = sm->n_needs;
 			m->sort_idx = sm->sort_idx;
 			m->bucket = sm->bucket;
-			m->deps = slot;
-			m->alloc_deps = sm->n_needs;
-			slot += sm->n_needs;
 			m->has_old_lines = true;
 			m->old_dep = P->data[F_DEP] + sm->dep_off;
 			m->old_dep_len = sm->dep_len;
