@@ -93,10 +93,16 @@ if phases:
     total = sum(float(v) for _, v in phases)
     print("\nOne `--add` of one module, phase by phase (`kmodctl --verbose`, one run, %.1f ms in all):" % total)
     print(", ".join("%s %s ms" % (k, v) for k, v in phases) + ".")
-    print("\nAn update reads only the changed modules' ELF, but it is O(tree) in memory: it parses")
-    print("the alias text and the symbol cache, recomputes every index and writes about 5.5 MB of")
-    print("indexes, fdatasynced, plus the 1.5 MB cache. The goal of 50x (about %.0f ms here) is not" % (fm / 50))
-    print("reached: loading, building the tries and the synced publish each take about that long.")
+    print("\nAn update with a matching cache reads only the changed modules' ELF and the directories")
+    print("whose mtime changed, takes every other module from the mapped cache, copies the unchanged")
+    print("modules' lines and patches the three .bin tries; every index that changes is still written")
+    print("whole (an override moves the module to the end of depmod's order, so every priority after")
+    print("it shifts: about 4.5 MB here), fdatasynced, and published through the journal.")
+one = [r for r in inc if "(1 module)" in r["command"] and "--add" in r["command"]]
+if one:
+    ratio = fm / (statistics.median(one[0]["times"]) * 1000)
+    print("\nTarget: at least 50x faster than full depmod for one module (%.1f ms here): %s (%.1fx)." %
+          (fm / 50, "reached" if ratio >= 50 else "not reached", ratio))
 EOF
 )
 echo "$section"

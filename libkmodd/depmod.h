@@ -12,17 +12,21 @@
  * The exact output depends on more than the text indexes hold: the order in which each module
  * needs its symbols (depmod's topological sort walks the direct dependencies in that order),
  * every exporter of a symbol that several modules export, and symbols nobody exports yet.
- * So each generation also carries a symbol cache, <moddir>/.kmodd-depmod.cache: per module
- * its exports and needed symbols, the identity (inode, size, mtime) of the index files it
- * belongs to, the mtime of every directory of the tree and the module files that lost to a
- * higher-priority one. An update parses modules.alias and .softdep, takes the module list and
- * symbols from the cache, lists again only the directories whose mtime changed, reads the ELF
- * (through libkmod) of the changed modules only, and recomputes everything else in memory. When the indexes are missing, disagree with the tree, or were
- * rewritten by something else (no matching cache), the update becomes a full build and the
- * report says why.
+ * So each generation also carries a cache, <moddir>/.kmodd-depmod.cache, binary and read in
+ * place: per module its exports, needed symbols, order key and where its lines are in
+ * modules.dep, .alias and .devname; the symbols with their hash order and lookup table; the
+ * mtime of every directory of the tree; the module files that lost to a higher-priority one;
+ * the identity (inode, size, mtime) of the index files, modules.order and depmod.d it belongs
+ * to; a checksum. An update with a matching cache lists again only the directories whose mtime
+ * changed, reads (through libkmod) the changed modules only, takes the others from the cache,
+ * copies their lines and patches the .bin tries (kmod_index_patch()). Where that cannot decide
+ * (two files of one module at the same priority, an error to report), the general update parses
+ * modules.alias and .softdep and recomputes everything in memory. When the indexes are missing,
+ * disagree with the tree, or were rewritten by something else (no matching cache), the update
+ * becomes a full build and the report says why.
  *
  * Publishing: every file of the new generation is written to <moddir>/.kmodd-tmp.<name> and
- * fsynced; a journal <moddir>/.kmodd-depmod.journal (names, sizes, CRC-32s) is put in place
+ * fsynced; a journal <moddir>/.kmodd-depmod.journal (names, sizes) is put in place
  * atomically; the files are renamed over the old ones, dependency and symbol indexes first,
  * the alias indexes last; the directory is fsynced; the journal is removed.
  * depmod_recover() finishes a publish whose journal exists and removes every temporary file,
