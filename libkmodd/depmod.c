@@ -118,6 +118,8 @@ typedef struct Mod {
 	 * path): they are copied instead of being generated from the aliases */
 	const char *old_dep;
 	size_t old_dep_len;
+	const uint32_t *old_deps; /* the previous generation's dependencies (its indexes) */
+	size_t n_old_deps;
 	const char *old_alias;
 	size_t old_alias_len;
 	const char *old_devname;
@@ -186,6 +188,7 @@ typedef struct Depmod {
 	uint32_t *hash_order; /* every symbol id in that order, from sym_hash_order() */
 	uint64_t config_hash; /* of depmod.d's search, override and exclude lines */
 	const Prev *prev; /* a fast update's previous generation */
+	int32_t *old_owner; /* each symbol's owner there (its index), -1 for none */
 	DepmodReport *rep;
 } Depmod;
 
@@ -293,6 +296,7 @@ static Depmod *depmod_free(Depmod *d)
 	free(d->hash_order);
 	if (!d->sorted_mapped)
 		free(d->sorted);
+	free(d->old_owner);
 	free(d->syms);
 	for (size_t i = 0; i < d->n_dirs; i++)
 		free(d->dirs[i].path);
@@ -1265,16 +1269,94 @@ static int order_modules(Depmod *d)
 	return 0;
 }
 
+static const int32_t *prev_owners(Depmod *d);
+
+/* m's direct dependencies, in the order it needs their symbols (depmod's topological sort
+ * walks them in that order). mark is a number no other module uses for this. */
+static int deps_from_needs(Depmod *d, Mod *m, Mod **owner, const uint8_t *dot, unsigned mark)
+{
+	m->n_deps = 0;
+	for (size_t j = 0; j < m->n_needs; j++) {
+		uint32_t id = m->needs[j];
+		Mod *o;
+
+		/* ".name" (function descriptors) stands for name */
+		if (dot[id] && !sym_lookup(d, d->syms[id] + 1, &id))
+			continue;
+		o = owner[id];
+		/* o->mark says o is already one of m's dependencies */
+		if (!o || o->mark == mark)
+			continue;
+		o->mark = mark;
+		if (!GREEDY_REALLOC(m->deps, m->alloc_deps, m->n_deps + 1))
+			return -ENOMEM;
+		m->deps[m->n_deps++] = o;
+	}
+	return 0;
+}
+
+/* A fast update: the previous generation's dependencies of a module that stays hold when
+ * none of the symbols it needs changed hands; they are taken from the cache. */
+static int deps_from_prev(Depmod *d, Mod **owner, const uint8_t *dot, bool *ret_done)
+{
+	const Prev *P = d->prev;
+	_cleanup_free_ uint8_t *moved = calloc(d->n_syms + 1, 1);
+	const int32_t *old_owner;
+	bool any = false;
+	int r;
+
+	*ret_done = false;
+	old_owner = prev_owners(d);
+	if (!moved || !old_owner)
+		return -ENOMEM;
+	for (size_t id = 0; id < d->n_syms; id++) {
+		const Mod *was = old_owner[id] >= 0 ? &P->mods[old_owner[id]] : NULL;
+
+		if (was != owner[id]) {
+			moved[id] = 1;
+			any = true;
+		}
+	}
+	for (size_t i = 0; i < d->n_array; i++) {
+		Mod *m = d->array[i];
+		bool again = !m->has_old_lines || !m->old_deps;
+
+		for (size_t j = 0; !again && any && j < m->n_needs; j++) {
+			uint32_t id = m->needs[j];
+
+			if (dot[id] && !sym_lookup(d, d->syms[id] + 1, &id))
+				continue;
+			again = moved[id];
+		}
+		for (size_t j = 0; !again && j < m->n_old_deps; j++)
+			again = m->old_deps[j] >= P->n || P->dropped[m->old_deps[j]];
+		if (again) {
+			r = deps_from_needs(d, m, owner, dot, (unsigned)i + 1);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (m->n_old_deps > 0 && !GREEDY_REALLOC(m->deps, m->alloc_deps, m->n_old_deps))
+			return -ENOMEM;
+		for (size_t j = 0; j < m->n_old_deps; j++)
+			m->deps[j] = &P->mods[m->old_deps[j]];
+		m->n_deps = m->n_old_deps;
+	}
+	*ret_done = true;
+	return 0;
+}
+
 static int compute_deps(Depmod *d)
 {
 	_cleanup_free_ Mod **owner = calloc(d->n_syms + 1, sizeof(Mod *));
 	_cleanup_free_ uint8_t *dot = calloc(d->n_syms + 1, 1);
 	_cleanup_free_ unsigned *users = NULL, *stack = NULL;
 	size_t n = d->n_array, n_roots = 0, n_sorted = 0;
+	bool done = false;
+	int r;
 
 	if (!owner || !dot)
 		return -ENOMEM;
-	/* ".name" (function descriptors) stands for name */
 	for (size_t i = 0; i < d->n_syms; i++)
 		dot[i] = d->syms[i][0] == '.';
 	for (size_t i = 0; i < n; i++) {
@@ -1287,30 +1369,19 @@ static int compute_deps(Depmod *d)
 		for (size_t j = 0; j < m->n_exports; j++)
 			owner[m->exports[j]] = m;
 	}
-	for (size_t i = 0; i < n; i++) {
-		Mod *m = d->array[i];
-
-		for (size_t j = 0; j < m->n_needs; j++) {
-			uint32_t id = m->needs[j];
-			Mod *o;
-			bool dup = false;
-
-			if (dot[id] && !sym_lookup(d, d->syms[id] + 1, &id))
-				continue;
-			o = owner[id];
-			if (!o)
-				continue;
-			/* o->mark says o is already one of m's dependencies */
-			dup = o->mark == i + 1;
-			if (dup)
-				continue;
-			o->mark = (unsigned)i + 1;
-			if (!GREEDY_REALLOC(m->deps, m->alloc_deps, m->n_deps + 1))
-				return -ENOMEM;
-			m->deps[m->n_deps++] = o;
-			o->users++;
-		}
+	if (d->prev) {
+		r = deps_from_prev(d, owner, dot, &done);
+		if (r < 0)
+			return r;
 	}
+	for (size_t i = 0; i < n && !done; i++) {
+		r = deps_from_needs(d, d->array[i], owner, dot, (unsigned)i + 1);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < d->array[i]->n_deps; k++)
+			d->array[i]->deps[k]->users++;
 
 	/* depmod's topological sort: roots in array order on a stack */
 	users = calloc(n + 1, sizeof(unsigned));
@@ -1340,21 +1411,7 @@ static int compute_deps(Depmod *d)
 						    "module is part of a dependency cycle");
 		return -ELOOP;
 	}
-	for (size_t i = 0; i < n; i++) {
-		Mod *m = d->array[i];
-
-		if (m->n_deps > 16)
-			qsort(m->deps, m->n_deps, sizeof(Mod *), dep_cmp);
-		else
-			for (size_t j = 1; j < m->n_deps; j++) {
-				Mod *v = m->deps[j];
-				size_t k = j;
-
-				for (; k > 0 && m->deps[k - 1]->dep_sort_idx > v->dep_sort_idx; k--)
-					m->deps[k] = m->deps[k - 1];
-				m->deps[k] = v;
-			}
-	}
+	/* m->deps stay in the order of m's needs: the cache keeps them so */
 	return 0;
 }
 
@@ -1778,13 +1835,13 @@ static int write_symbols_bin(Depmod *d, Output *o, Mod **owner)
 }
 
 static int write_symbols_bin_patch(Depmod *d, Output *o, Mod **owner, const int32_t *old_owner);
-static int32_t *prev_owners(const Depmod *d);
+static const int32_t *prev_owners(Depmod *d);
 static bool symbol_owners_same(const Depmod *d, Mod **owner, const int32_t *old_owner);
 
 static int write_symbols(Depmod *d, Output *o)
 {
 	_cleanup_free_ Mod **owner = symbol_owners(d);
-	_cleanup_free_ int32_t *old_owner = NULL;
+	const int32_t *old_owner;
 	int r;
 
 	if (!owner)
@@ -1895,11 +1952,14 @@ static int write_dep_bin_patch(Depmod *d, Output *o)
 }
 
 /* Each symbol's owner in the previous generation (its index there), -1 for none. */
-static int32_t *prev_owners(const Depmod *d)
+static const int32_t *prev_owners(Depmod *d)
 {
 	const Prev *P = d->prev;
-	int32_t *old_owner = malloc((d->n_syms + 1) * sizeof(int32_t));
+	int32_t *old_owner;
 
+	if (d->old_owner)
+		return d->old_owner;
+	old_owner = malloc((d->n_syms + 1) * sizeof(int32_t));
 	if (!old_owner)
 		return NULL;
 	for (size_t i = 0; i < d->n_syms; i++)
@@ -1907,7 +1967,7 @@ static int32_t *prev_owners(const Depmod *d)
 	for (size_t i = 0; i < P->n; i++)
 		for (size_t j = 0; j < P->mods[i].n_exports; j++)
 			old_owner[P->mods[i].exports[j]] = (int32_t)i;
-	return old_owner;
+	return d->old_owner = old_owner;
 }
 
 static bool symbol_owners_same(const Depmod *d, Mod **owner, const int32_t *old_owner)
@@ -2200,7 +2260,7 @@ static int compute(Depmod *d, Output *o, bool builtin)
  * table is stored as it is), so an update neither sorts nor hashes the symbols it already
  * knows. Unused symbols are dropped when they are more than a quarter of all. */
 
-#define STATE_MAGIC "kmodd-depmod-4\n"
+#define STATE_MAGIC "kmodd-depmod-5\n"
 #define STATE_ENDIAN 0x01020304u
 
 typedef struct StateFile {
@@ -2228,6 +2288,8 @@ typedef struct StateMod {
 	uint32_t bucket;
 	uint32_t exports, n_exports, needs, n_needs; /* ranges of the id array */
 	uint32_t softdeps, n_softdeps; /* a range of the id array holding string offsets */
+	uint32_t deps, n_deps; /* a range of the id array: direct dependencies (module indexes),
+				* in the order the module needs them */
 	uint32_t dep_off, dep_len; /* the module's line in modules.dep */
 	uint32_t alias_off, alias_len; /* its lines in modules.alias */
 	uint32_t devname_off, devname_len; /* its line in modules.devname */
@@ -2353,7 +2415,7 @@ static int state_build(Depmod *d, Output *o, const struct stat fp[F_MAX], KBuf *
 			remap[m->exports[j]] = 1;
 		for (size_t j = 0; j < m->n_needs; j++)
 			remap[m->needs[j]] = 1;
-		n_ids += m->n_exports + m->n_needs + m->softdeps.n;
+		n_ids += m->n_exports + m->n_needs + m->softdeps.n + m->n_deps;
 	}
 	for (size_t i = 0; i < d->n_syms; i++)
 		n_used += remap[i];
@@ -2466,6 +2528,8 @@ static int state_build(Depmod *d, Output *o, const struct stat fp[F_MAX], KBuf *
 			.n_needs = (uint32_t)m->n_needs,
 			.softdeps = (uint32_t)(k + m->n_exports + m->n_needs),
 			.n_softdeps = (uint32_t)m->softdeps.n,
+			.deps = (uint32_t)(k + m->n_exports + m->n_needs + m->softdeps.n),
+			.n_deps = (uint32_t)m->n_deps,
 			.dep_off = (uint32_t)m->dep_off,
 			.dep_len = (uint32_t)m->dep_len,
 			.alias_off = (uint32_t)m->alias_off,
@@ -2492,6 +2556,8 @@ static int state_build(Depmod *d, Output *o, const struct stat fp[F_MAX], KBuf *
 			r = strs_add(out, strs, m->softdeps.v[j], &so);
 			AT(uint32_t, h.off_ids, k++) = so;
 		}
+		for (size_t j = 0; j < m->n_deps; j++)
+			AT(uint32_t, h.off_ids, k++) = m->deps[j]->idx;
 	}
 	for (size_t i = 0; i < d->n_dirs && r >= 0; i++) {
 		uint32_t po = 0;
@@ -2630,6 +2696,11 @@ static int state_open(Depmod *d, State *ret)
 				return 0;
 		for (uint32_t j = 0; j < m->n_softdeps; j++)
 			if (S.ids[m->softdeps + j] >= h->strs_size)
+				return 0;
+		if (m->deps > h->n_ids || m->n_deps > h->n_ids - m->deps)
+			return 0;
+		for (uint32_t j = 0; j < m->n_deps; j++)
+			if (S.ids[m->deps + j] >= h->n_mods)
 				return 0;
 	}
 	for (uint32_t i = 0; i < h->n_dirs; i++)
@@ -3952,6 +4023,8 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 			m->sort_idx = sm->sort_idx;
 			m->bucket = sm->bucket;
 			m->has_old_lines = true;
+			m->old_deps = f.S.ids + sm->deps;
+			m->n_old_deps = sm->n_deps;
 			m->old_dep = P->data[F_DEP] + sm->dep_off;
 			m->old_dep_len = sm->dep_len;
 			m->old_alias = P->data[F_ALIAS] + sm->alias_off;
