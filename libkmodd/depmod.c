@@ -204,6 +204,8 @@ typedef struct Output {
 	bool keep[F_MAX]; /* the file in place is this generation's as it is */
 	int dfd;
 	bool have_dfd;
+	bool cache_built; /* buf[F_CACHE] holds the cache but for its header's identity part */
+	bool publish; /* the indexes built are published (not a --verify build) */
 } Output;
 
 static void output_flush(Depmod *d, Output *o, int f);
@@ -2152,13 +2154,10 @@ static void *alias_job(void *p)
 	double t = mono_ms();
 
 	/* a failed write is recorded in o->err; publish() reports it */
-	j->r = write_alias_text(j->d, j->o);
-	if (j->r >= 0) {
-		output_flush(j->d, j->o, F_ALIAS);
-		output_flush(j->d, j->o, F_SOFTDEP);
-		output_flush(j->d, j->o, F_DEVNAME);
-		j->r = write_alias_bin(j->d, j->o);
-	}
+	output_flush(j->d, j->o, F_ALIAS);
+	output_flush(j->d, j->o, F_SOFTDEP);
+	output_flush(j->d, j->o, F_DEVNAME);
+	j->r = write_alias_bin(j->d, j->o);
 	if (j->r >= 0)
 		output_flush(j->d, j->o, F_ALIAS_BIN);
 	j->ms = mono_ms() - t;
@@ -2166,6 +2165,7 @@ static void *alias_job(void *p)
 }
 
 static void unlink_tmps(int dfd);
+static int state_build(Depmod *d, KBuf *out);
 
 /* Builds the indexes, two threads, each writing what it built to its temporary at once. */
 static int write_outputs(Depmod *d, Output *o)
@@ -2176,19 +2176,23 @@ static int write_outputs(Depmod *d, Output *o)
 	double t0 = mono_ms(), t1, t2;
 	int r;
 
-	if (!o->have_dfd) {
+	/* only what will be published goes to temporaries (not a --verify build) */
+	if (o->publish && !o->have_dfd) {
 		o->dfd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		o->have_dfd = o->dfd >= 0;
 	}
-	/* the alias files only read the model: build them beside the others */
+	/* the text files first (they are quick, and the cache needs their lines' places), then
+	 * modules.alias.bin beside the rest */
+	r = write_dep_text(d, o);
+	if (r >= 0)
+		r = write_alias_text(d, o);
+	if (r < 0)
+		return r;
 	threaded = pthread_create(&thread, NULL, alias_job, &job) == 0;
 	if (!threaded)
 		alias_job(&job);
-	r = write_dep_text(d, o);
-	if (r >= 0) {
-		output_flush(d, o, F_DEP);
-		r = write_dep_bin(d, o);
-	}
+	output_flush(d, o, F_DEP);
+	r = write_dep_bin(d, o);
 	if (r >= 0)
 		output_flush(d, o, F_DEP_BIN);
 	t1 = mono_ms();
@@ -2199,9 +2203,14 @@ static int write_outputs(Depmod *d, Output *o)
 		output_flush(d, o, F_SYMBOLS_BIN);
 	}
 	t2 = mono_ms();
+	/* the cache, but for the identity of the files it belongs to */
+	if (r >= 0 && o->publish) {
+		r = state_build(d, &o->buf[F_CACHE]);
+		o->cache_built = r >= 0;
+	}
 	if (threaded)
 		pthread_join(thread, NULL);
-	log_debug("depmod: modules.dep %.2f ms, modules.symbols %.2f ms, modules.alias %.2f ms "
+	log_debug("depmod: modules.dep %.2f ms, modules.symbols %.2f ms, modules.alias.bin %.2f ms "
 		  "(beside them)",
 		  t1 - t0, t2 - t1, job.ms);
 	if (r >= 0)
@@ -2394,8 +2403,9 @@ static void slots_fill(uint32_t *slots, size_t n_slots, char *const *names, size
 #define AT(type, off, i) (((type *)(out->data + (off)))[i])
 
 /* The cache of this generation, laid out in place: fixed-size arrays first, the string
- * pool last. */
-static int state_build(Depmod *d, Output *o, const struct stat fp[F_MAX], KBuf *out)
+ * pool last. The header's identity of the index files and its checksum come last, from
+ * state_finish(), once the files are written. */
+static int state_build(Depmod *d, KBuf *out)
 {
 	_cleanup_free_ uint32_t *remap = calloc(d->n_syms + 1, sizeof(uint32_t));
 	_cleanup_free_ char **names = NULL;
@@ -2403,7 +2413,6 @@ static int state_build(Depmod *d, Output *o, const struct stat fp[F_MAX], KBuf *
 	size_t n_used = 0, n_ids = 0, n_slots = d->n_slots, n_out, n_shadowed, off, strs, k;
 	bool compact;
 	StateHeader h = {};
-	struct stat st;
 	int r = 0;
 
 	if (!remap)
@@ -2579,16 +2588,7 @@ static int state_build(Depmod *d, Output *o, const struct stat fp[F_MAX], KBuf *
 	memcpy(h.magic, STATE_MAGIC, sizeof(h.magic));
 	h.endian = STATE_ENDIAN;
 	h.header_size = sizeof(StateHeader);
-	h.generation = d->generation;
 	h.config_hash = d->config_hash;
-	for (size_t i = 0; i < ELEMENTSOF(fingerprinted); i++)
-		state_file_set(&h.files[i], &fp[fingerprinted[i]]);
-	{
-		_cleanup_free_ char *op = path_join(d->dir, "modules.order");
-
-		if (op && stat(op, &st) >= 0)
-			state_file_set(&h.order, &st);
-	}
 	h.n_syms = (uint32_t)n_out;
 	h.n_slots = (uint32_t)n_slots;
 	h.n_mods = (uint32_t)d->n_array;
@@ -2597,6 +2597,27 @@ static int state_build(Depmod *d, Output *o, const struct stat fp[F_MAX], KBuf *
 	h.n_shadowed = (uint32_t)n_shadowed;
 	h.strs_size = (uint32_t)(out->size - strs);
 	h.size = out->size;
+	memcpy(out->data, &h, sizeof(h));
+	return 0;
+}
+
+static int state_finish(Depmod *d, const struct stat fp[F_MAX], KBuf *out)
+{
+	StateHeader h;
+	struct stat st;
+
+	if (out->size < sizeof(h))
+		return -EINVAL;
+	memcpy(&h, out->data, sizeof(h));
+	h.generation = d->generation;
+	for (size_t i = 0; i < ELEMENTSOF(fingerprinted); i++)
+		state_file_set(&h.files[i], &fp[fingerprinted[i]]);
+	{
+		_cleanup_free_ char *op = path_join(d->dir, "modules.order");
+
+		if (op && stat(op, &st) >= 0)
+			state_file_set(&h.order, &st);
+	}
 	h.checksum = state_checksum(out->data + sizeof(h), out->size - sizeof(h));
 	memcpy(out->data, &h, sizeof(h));
 	return 0;
@@ -3192,7 +3213,9 @@ static int publish(Depmod *d, Output *o)
 	}
 	phase("publish: write");
 	o->present[F_CACHE] = true;
-	r = state_build(d, o, st, &o->buf[F_CACHE]);
+	r = o->cache_built ? 0 : state_build(d, &o->buf[F_CACHE]);
+	if (r >= 0)
+		r = state_finish(d, st, &o->buf[F_CACHE]);
 	phase("publish: build cache");
 	if (r < 0)
 		goto fail;
@@ -3480,7 +3503,7 @@ int depmod_full(const char *root, const char *kver, DepmodReport *rep)
 {
 	_cleanup_close_ int lock = -EBADF;
 	_cleanup_(depmod_freep) Depmod *d = NULL;
-	_cleanup_(output_done) Output o = {};
+	_cleanup_(output_done) Output o = { .publish = true };
 	_cleanup_hashmap_free_ Hashmap *ignored = NULL;
 	int r;
 
@@ -3953,7 +3976,7 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 		       char *const *add_names, char *const *rm_names, DepmodReport *rep)
 {
 	_cleanup_(depmod_freep) Depmod *d = NULL;
-	_cleanup_(output_done) Output o = {};
+	_cleanup_(output_done) Output o = { .publish = true };
 	_cleanup_(fast_done) Fast f = { .dfd = -EBADF };
 	_cleanup_strv_free_ char **shadowed = NULL;
 	_cleanup_free_ char *order = NULL;
@@ -4123,7 +4146,7 @@ int depmod_update(const char *root, const char *kver, char *const *add,
 {
 	_cleanup_close_ int lock = -EBADF;
 	_cleanup_(depmod_freep) Depmod *d = NULL;
-	_cleanup_(output_done) Output o = {};
+	_cleanup_(output_done) Output o = { .publish = true };
 	_cleanup_strv_free_ char **add_rel = NULL, **add_names = NULL, **rm_names = NULL;
 	_cleanup_strv_free_ char **indexed = NULL;
 	_cleanup_hashmap_free_ Hashmap *probes = NULL;

@@ -45,7 +45,9 @@ done
 T=$(mktmp)
 fixture_copy full-54 "$T"
 D=$T/lib/modules/$KVER54
+before=$(ls -A "$D")
 check verify-clean "$KMODCTL" --root "$T" depmod --verify
+check verify-writes-nothing [ "$(ls -A "$D")" = "$before" ]
 sed -i '5s/$/ kernel\/bogus.ko/' "$D/modules.dep"
 out=$("$KMODCTL" --root "$T" depmod --verify 2>&1)
 rc=$?
