@@ -3579,6 +3579,8 @@ typedef struct Fast {
 	Mod *pool;
 	Mod **fresh; /* read now, owned */
 	size_t n_fresh;
+	Mod **probes; /* the added files, read while the directories were checked */
+	size_t n_probes;
 	bool *dropped;
 	Prev prev;
 	void *maps[F_MAX];
@@ -3606,6 +3608,9 @@ static void fast_done(Fast *f)
 	for (size_t i = 0; i < f->n_fresh; i++)
 		mod_free(f->fresh[i]);
 	free(f->fresh);
+	for (size_t i = 0; i < f->n_probes; i++)
+		mod_free(f->probes[i]);
+	free(f->probes);
 	free(f->dropped);
 	for (int i = 0; i < F_MAX; i++)
 		if (f->maps[i])
@@ -3745,23 +3750,11 @@ static void *dir_check(void *p)
 }
 
 /* Which files appeared and went: only where a directory's mtime changed. */
-static int fast_tree(Fast *f)
+static int fast_tree(Fast *f, const struct stat *st)
 {
 	const State *S = &f->S;
 	uint32_t nd = S->h->n_dirs;
-	_cleanup_free_ struct stat *st = calloc(nd + 1, sizeof(struct stat));
-	DirCheck half = { S, f->dfd, nd / 2, nd, st };
-	pthread_t thread;
-	bool threaded;
 	int r;
-
-	if (!st)
-		return -ENOMEM;
-	/* a stat per directory: two threads share them */
-	threaded = nd >= 64 && pthread_create(&thread, NULL, dir_check, &half) == 0;
-	dir_check(&(DirCheck){ S, f->dfd, 0, threaded ? nd / 2 : nd, st });
-	if (threaded)
-		pthread_join(thread, NULL);
 
 	for (uint32_t i = 0; i < nd; i++) {
 		const StateDir *sd = &S->dirs[i];
@@ -3980,6 +3973,7 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 	_cleanup_(fast_done) Fast f = { .dfd = -EBADF };
 	_cleanup_strv_free_ char **shadowed = NULL;
 	_cleanup_free_ char *order = NULL;
+	_cleanup_free_ struct stat *dir_st = NULL;
 	size_t order_size = 0, n_old, n_new = 0;
 	bool have_order;
 	int r;
@@ -3995,18 +3989,57 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 	f.dfd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (f.dfd < 0)
 		return 0;
-	/* the old lines are copied from the files the cache vouches for */
+	/* a stat per directory, on a thread, while this one maps the previous generation's
+	 * files (the cache vouches for them) and reads the added modules */
 	{
 		static const int mapped[] = { F_DEP, F_DEP_BIN, F_ALIAS, F_ALIAS_BIN,
 					      F_SYMBOLS_BIN, F_DEVNAME };
+		uint32_t nd = f.S.h->n_dirs;
+		DirCheck all = { &f.S, f.dfd, 0, nd, NULL };
+		const char *skip = NULL;
+		pthread_t thread;
+		bool threaded;
 
-		for (size_t i = 0; i < ELEMENTSOF(mapped); i++)
+		dir_st = calloc(nd + 1, sizeof(struct stat));
+		f.probes = calloc(strv_length((char **)add_rel) + 1, sizeof(Mod *));
+		if (!dir_st || !f.probes)
+			return -ENOMEM;
+		all.st = dir_st;
+		threaded = pthread_create(&thread, NULL, dir_check, &all) == 0;
+		if (!threaded)
+			dir_check(&all);
+		for (size_t i = 0; i < ELEMENTSOF(mapped) && !skip; i++)
 			if (fast_map(&f, mapped[i]) < 0)
-				return fast_skip("an index file cannot be read");
+				skip = "an index file cannot be read";
+		{
+			_cleanup_free_ char *op = path_join(d->dir, "modules.order");
+
+			have_order = op && read_full_file(op, 0, &order, &order_size) >= 0;
+		}
+		STRV_FOREACH(a, add_rel)
+		{
+			_cleanup_free_ char *n = modname_from_path(*a);
+			Mod *m;
+
+			if (skip)
+				break;
+			r = n ? mod_new(n, *a, &m) : -ENOMEM;
+			if (r < 0) {
+				skip = "out of memory";
+				break;
+			}
+			f.probes[f.n_probes++] = m;
+			if (mod_read(d, m, true) < 0)
+				skip = "a module cannot be read";
+		}
+		if (threaded)
+			pthread_join(thread, NULL);
+		if (skip)
+			return fast_skip(skip);
 	}
 	phase("load cache");
 
-	r = fast_tree(&f);
+	r = fast_tree(&f, dir_st);
 	if (r < 0)
 		return r;
 	r = fast_decide(&f, add_rel, add_names, rm_names, &shadowed);
@@ -4067,27 +4100,29 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 		f.prev.n = n_old;
 	}
 
-	/* the changed ones, read */
-	{
-		_cleanup_free_ char *op = path_join(d->dir, "modules.order");
-
-		if (!op)
-			return -ENOMEM;
-		have_order = read_full_file(op, 0, &order, &order_size) >= 0;
-	}
+	/* the changed ones, read (the added files already are) */
 	for (size_t i = 0; i < f.n_names; i++) {
 		FastName *fn = &f.names[i];
-		Mod *m;
+		Mod *m = NULL;
 
 		if (!fn->changed || !fn->winner)
 			continue;
-		r = mod_new(fn->name, fn->winner, &m);
-		if (r < 0)
-			return r;
+		for (size_t j = 0; j < f.n_probes && !m; j++)
+			if (f.probes[j] && streq(f.probes[j]->path, fn->winner)) {
+				m = f.probes[j];
+				f.probes[j] = NULL;
+			}
+		if (!m) {
+			r = mod_new(fn->name, fn->winner, &m);
+			if (r < 0)
+				return r;
+			r = mod_read(d, m, strv_contains(add_rel, fn->winner));
+			if (r < 0) {
+				mod_free(m);
+				return r == -ENOMEM ? r : fast_skip("a module cannot be read");
+			}
+		}
 		f.fresh[f.n_fresh++] = m;
-		r = mod_read(d, m, strv_contains(add_rel, fn->winner));
-		if (r < 0)
-			return r == -ENOMEM ? r : fast_skip("a module cannot be read");
 		m->sort_idx = order_of(order, order_size, have_order, m);
 		m->bucket = hash_superfast(m->name, (unsigned)strlen(m->name)) & 511;
 		n_new++;
