@@ -3581,6 +3581,7 @@ typedef struct Fast {
 	size_t n_fresh;
 	Mod **probes; /* the added files, read while the directories were checked */
 	size_t n_probes;
+	Hashmap *by_name, *by_path; /* the cache's modules (index + 1), for many lookups */
 	bool *dropped;
 	Prev prev;
 	void *maps[F_MAX];
@@ -3611,6 +3612,8 @@ static void fast_done(Fast *f)
 	for (size_t i = 0; i < f->n_probes; i++)
 		mod_free(f->probes[i]);
 	free(f->probes);
+	hashmap_free(f->by_name);
+	hashmap_free(f->by_path);
 	free(f->dropped);
 	for (int i = 0; i < F_MAX; i++)
 		if (f->maps[i])
@@ -3797,13 +3800,29 @@ static int fast_tree(Fast *f, const struct stat *st)
 				return -ENOMEM;
 		}
 	}
+	/* a few files are looked up one by one; many through a map */
+	if (strv_length(f->found) > 4 && !f->by_path) {
+		f->by_path = hashmap_new(NULL, NULL);
+		if (!f->by_path)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < S->h->n_mods + S->h->n_shadowed; i++) {
+			const char *p = state_str(S, i < S->h->n_mods ? S->mods[i].path :
+								  S->shadowed[i - S->h->n_mods]);
+
+			r = hashmap_put(f->by_path, p, (void *)(uintptr_t)(i + 1));
+			if (r < 0 && r != -EEXIST)
+				return r;
+		}
+	}
 	STRV_FOREACH(p, f->found)
 	{
 		bool known = false;
 
-		for (uint32_t i = 0; i < S->h->n_mods && !known; i++)
+		if (f->by_path)
+			known = hashmap_contains(f->by_path, *p);
+		for (uint32_t i = 0; !f->by_path && i < S->h->n_mods && !known; i++)
 			known = streq(state_str(S, S->mods[i].path), *p);
-		for (uint32_t i = 0; i < S->h->n_shadowed && !known; i++)
+		for (uint32_t i = 0; !f->by_path && i < S->h->n_shadowed && !known; i++)
 			known = streq(state_str(S, S->shadowed[i]), *p);
 		if (!known && strv_extend(&f->added, *p) < 0)
 			return -ENOMEM;
@@ -3811,8 +3830,15 @@ static int fast_tree(Fast *f, const struct stat *st)
 	return 0;
 }
 
-static long state_find(const State *S, const char *name)
+static long state_find(Fast *f, const char *name)
 {
+	const State *S = &f->S;
+
+	if (f->by_name) {
+		uintptr_t v = (uintptr_t)hashmap_get(f->by_name, name);
+
+		return v ? (long)v - 1 : -1;
+	}
 	for (uint32_t i = 0; i < S->h->n_mods; i++)
 		if (streq(state_str(S, S->mods[i].name), name))
 			return i;
@@ -3831,7 +3857,7 @@ static int fast_name_add(Fast *f, const char *name)
 		return -ENOMEM;
 	f->names = n;
 	n = &f->names[f->n_names];
-	*n = (FastName){ .name = strdup(name), .old = state_find(&f->S, name) };
+	*n = (FastName){ .name = strdup(name), .old = state_find(f, name) };
 	if (!n->name)
 		return -ENOMEM;
 	f->n_names++;
@@ -3845,11 +3871,20 @@ static int fast_name_add_path(Fast *f, const char *path)
 	return n ? fast_name_add(f, n) : -ENOMEM;
 }
 
+/* Is name the module name of path (modname_from_path() without the copy)? */
 static bool name_is(const char *path, const char *name)
 {
-	_cleanup_free_ char *n = modname_from_path(path);
+	const char *base = strrchr(path, '/');
+	size_t l;
 
-	return n && streq(n, name);
+	base = base ? base + 1 : path;
+	l = strcspn(base, ".");
+	if (strlen(name) != l)
+		return false;
+	for (size_t i = 0; i < l; i++)
+		if ((base[i] == '-' ? '_' : base[i]) != name[i])
+			return false;
+	return true;
 }
 
 /* The winner of each name the update touches; 0 when the general update must decide. */
@@ -3860,6 +3895,18 @@ static int fast_decide(Fast *f, char *const *add_rel, char *const *add_names,
 	_cleanup_strv_free_ char **shadowed = NULL;
 	int r;
 
+	if (strv_length(f->gone) + strv_length(f->added) + strv_length((char **)add_names) +
+		    strv_length((char **)rm_names) > 4) {
+		f->by_name = hashmap_new(NULL, NULL);
+		if (!f->by_name)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < S->h->n_mods; i++) {
+			r = hashmap_put(f->by_name, state_str(S, S->mods[i].name),
+					(void *)(uintptr_t)(i + 1));
+			if (r < 0 && r != -EEXIST)
+				return r;
+		}
+	}
 	STRV_FOREACH(p, f->gone)
 	if ((r = fast_name_add_path(f, *p)) < 0)
 		return r;
