@@ -3099,7 +3099,8 @@ static int write_tmp(int dfd, int f, const KBuf *b, struct stat *ret_st, int *re
 	if (fd < 0)
 		return negative_errno();
 	r = write_all(fd, b->data ?: "", b->size);
-	if (r >= 0)
+	/* the indexes go to disk now; the cache, which nothing waits for, when the kernel likes */
+	if (r >= 0 && f != F_CACHE)
 		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	if (r >= 0 && fstat(fd, ret_st) < 0)
 		r = negative_errno();
@@ -3165,6 +3166,34 @@ static void output_flush(Depmod *d, Output *o, int f)
 	o->flushed[f] = true;
 }
 
+/* The cache goes last, after the commit and not synced: it names the index files it belongs
+ * to and checks itself, so a lost, torn or stale one only makes the next update read the
+ * whole tree; its writeback does not delay the indexes'. */
+static void publish_cache(Depmod *d, Output *o, int dfd)
+{
+	_cleanup_free_ char *t = tmp_name(F_CACHE);
+	_cleanup_close_ int fd = -EBADF;
+	struct stat st;
+	int r;
+
+	r = o->cache_built ? 0 : state_build(d, &o->buf[F_CACHE]);
+	if (r >= 0)
+		r = state_finish(d, o->st, &o->buf[F_CACHE]);
+	if (r >= 0)
+		r = t ? write_tmp(dfd, F_CACHE, &o->buf[F_CACHE], &st, &fd) : -ENOMEM;
+	if (r >= 0 && renameat(dfd, t, dfd, CACHE_NAME) < 0)
+		r = negative_errno();
+	if (r < 0) {
+		if (t)
+			(void)unlinkat(dfd, t, 0);
+		(void)unlinkat(dfd, CACHE_NAME, 0);
+		log_debug("depmod: the cache was not written (%s); the next update reads the "
+			  "whole tree",
+			  ERRNO_NAME(-r));
+	}
+	phase("publish: cache");
+}
+
 static int publish(Depmod *d, Output *o)
 {
 	_cleanup_close_ int dfd = -EBADF;
@@ -3212,30 +3241,16 @@ static int publish(Depmod *d, Output *o)
 		}
 	}
 	phase("publish: write");
-	o->present[F_CACHE] = true;
-	r = o->cache_built ? 0 : state_build(d, &o->buf[F_CACHE]);
-	if (r >= 0)
-		r = state_finish(d, st, &o->buf[F_CACHE]);
-	phase("publish: build cache");
-	if (r < 0)
-		goto fail;
-	step();
-	r = write_tmp(dfd, F_CACHE, &o->buf[F_CACHE], &st[F_CACHE], &fds[F_CACHE]);
-	if (r < 0) {
-		failed = F_CACHE;
-		goto fail;
-	}
-	/* the indexes must be on disk before the journal commits them; the cache checks itself
-	 * (a lost one means one full build), so it is not waited for */
+	/* the indexes must be on disk before the journal commits them */
 	for (int f = 0; f < F_MAX; f++) {
-		if (fds[f] >= 0 && f != F_CACHE && fdatasync(fds[f]) < 0) {
+		if (fds[f] >= 0 && fdatasync(fds[f]) < 0) {
 			r = negative_errno();
 			failed = f;
 			goto fail;
 		}
 		fds[f] = safe_close(fds[f]);
 	}
-	phase("publish: write cache, fdatasync");
+	phase("publish: fdatasync");
 
 	r = kbuf_printf(&journal, "%s\ngeneration %lu\n", JOURNAL_MAGIC, d->generation);
 	for (int f = 0; f < F_MAX && r >= 0; f++)
@@ -3296,6 +3311,8 @@ static int publish(Depmod *d, Output *o)
 				    "cannot remove the journal");
 	if (d->rep)
 		d->rep->generation = d->generation;
+	phase("publish");
+	publish_cache(d, o, dfd);
 	return 0;
 
 fail:

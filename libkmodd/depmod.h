@@ -28,7 +28,8 @@
  * Publishing: every file of the new generation is written to <moddir>/.kmodd-tmp.<name> and
  * fsynced; a journal <moddir>/.kmodd-depmod.journal (names, sizes) is put in place
  * atomically; the files are renamed over the old ones, dependency and symbol indexes first,
- * the alias indexes last; the directory is fsynced; the journal is removed.
+ * the alias indexes last; the directory is fsynced; the journal is removed; then the cache is
+ * put in place, not synced (it checks itself: a lost one means one full build).
  * depmod_recover() finishes a publish whose journal exists and removes every temporary file,
  * so after any crash the directory holds the old or the new generation, complete. */
 
