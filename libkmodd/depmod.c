@@ -25,7 +25,6 @@
 #define JOURNAL_NAME ".kmodd-depmod.journal"
 #define JOURNAL_NEW ".kmodd-depmod.journal.new"
 #define TMP_PREFIX ".kmodd-tmp."
-#define CACHE_MAGIC "kmodd-depmod-cache 2"
 #define JOURNAL_MAGIC "kmodd-depmod-journal 1"
 
 /* The compressions Debian's kmod 30 depmod indexes (built without zlib). */
@@ -1500,6 +1499,23 @@ static int write_dep_text(Depmod *d, Output *o)
 
 static int write_dep_bin_patch(Depmod *d, Output *o);
 
+/* Adds m's modules.dep line (without the newline) to idx, keyed by m's name. */
+static int add_dep_line(KmodIndex *idx, const KBuf *t, const Mod *m, char **line,
+			size_t *line_size)
+{
+	if (m->dep_len > *line_size) {
+		free(*line);
+		*line_size = m->dep_len * 2;
+		*line = malloc(*line_size);
+		if (!*line)
+			return -ENOMEM;
+	}
+	memcpy(*line, t->data + m->dep_off, m->dep_len - 1);
+	(*line)[m->dep_len - 1] = 0;
+	return kmod_index_add(idx, m->name, *line, m->idx);
+}
+
+
 /* modules.dep.bin: each module's line (without the newline), keyed by its name. */
 static int write_dep_bin(Depmod *d, Output *o)
 {
@@ -1514,19 +1530,8 @@ static int write_dep_bin(Depmod *d, Output *o)
 	if (!idx)
 		return -ENOMEM;
 	for (size_t i = 0; i < d->n_array; i++) {
-		Mod *m = d->array[i];
-		int r;
+		int r = add_dep_line(idx, t, d->array[i], &line, &line_size);
 
-		if (m->dep_len > line_size) {
-			free(line);
-			line_size = m->dep_len * 2;
-			line = malloc(line_size);
-			if (!line)
-				return -ENOMEM;
-		}
-		memcpy(line, t->data + m->dep_off, m->dep_len - 1);
-		line[m->dep_len - 1] = 0;
-		r = kmod_index_add(idx, m->name, line, m->idx);
 		if (r < 0)
 			return r;
 	}
@@ -1932,16 +1937,7 @@ static int write_dep_bin_patch(Depmod *d, Output *o)
 			continue;
 		if (m->has_old_lines)
 			changed[m - P->mods] = true;
-		if (m->dep_len > line_size) {
-			free(line);
-			line_size = m->dep_len * 2;
-			line = malloc(line_size);
-			if (!line)
-				return -ENOMEM;
-		}
-		memcpy(line, t->data + m->dep_off, m->dep_len - 1);
-		line[m->dep_len - 1] = 0;
-		r = kmod_index_add(add, m->name, line, m->idx);
+		r = add_dep_line(add, t, m, &line, &line_size);
 		if (r < 0)
 			return r;
 	}

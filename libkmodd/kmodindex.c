@@ -633,6 +633,34 @@ static int key_reserve(Patch *P, size_t n)
 	return 0;
 }
 
+/* Appends the values of node n that stay, with their new priorities, to P->vals from *k on;
+ * order + i orders equal priorities (i: the value's place in the file). */
+static int patch_old_values(Patch *P, const Node *n, uint64_t order, size_t *k)
+{
+	size_t at = (size_t)(n->values - P->d);
+
+	for (uint32_t i = 0; i < n->n_values; i++) {
+		const unsigned char *nul;
+		uint32_t prio;
+
+		if (P->size - at < 5)
+			return -EBADMSG;
+		prio = get_be32(P->d + at);
+		at += 4;
+		nul = memchr(P->d + at, 0, P->size - at);
+		if (!nul || prio >= P->n_remap)
+			return -EBADMSG;
+		if (P->remap[prio] != KMOD_INDEX_DROP) {
+			if (!GREEDY_REALLOC(P->vals, P->n_vals_alloc, *k + 1))
+				return -ENOMEM;
+			P->vals[(*k)++] = (PatchVal){ P->remap[prio], order + i,
+						      (const char *)P->d + at };
+		}
+		at = (size_t)(nul - P->d) + 1;
+	}
+	return 0;
+}
+
 /* Adds the old entries below the node at off (its key so far: P->key[0..pos)) to idx, with
  * their new priorities; a node's values in reverse file order, so that the sort (later
  * insertion first among equal priorities) keeps the file order. */
@@ -655,27 +683,9 @@ static int patch_collect(Patch *P, uint32_t off, size_t pos, unsigned depth, Kmo
 	memcpy(P->key + pos, n.prefix, pl);
 	pos += pl;
 	if (n.values) {
-		size_t at = (size_t)(n.values - P->d);
-
-		for (uint32_t i = 0; i < n.n_values; i++) {
-			const unsigned char *nul;
-			uint32_t prio;
-
-			if (P->size - at < 5)
-				return -EBADMSG;
-			prio = get_be32(P->d + at);
-			at += 4;
-			nul = memchr(P->d + at, 0, P->size - at);
-			if (!nul || prio >= P->n_remap)
-				return -EBADMSG;
-			if (P->remap[prio] != KMOD_INDEX_DROP) {
-				if (!GREEDY_REALLOC(P->vals, P->n_vals_alloc, k + 1))
-					return -ENOMEM;
-				P->vals[k++] = (PatchVal){ P->remap[prio], i,
-							   (const char *)P->d + at };
-			}
-			at = (size_t)(nul - P->d) + 1;
-		}
+		r = patch_old_values(P, &n, 0, &k);
+		if (r < 0)
+			return r;
 		P->key[pos] = 0;
 		for (size_t i = k; i > 0; i--) {
 			r = kmod_index_add(idx, P->key, P->vals[i - 1].value, P->vals[i - 1].prio);
@@ -811,28 +821,9 @@ static int patch_node(Patch *P, uint32_t off, size_t pos, size_t lo, size_t hi, 
 
 	/* the values: the old ones kept, with their new priorities, and the added ones */
 	if (n.values) {
-		size_t at = (size_t)(n.values - P->d);
-
-		for (uint32_t i = 0; i < n.n_values; i++) {
-			const unsigned char *nul;
-			uint32_t prio;
-
-			if (P->size - at < 5)
-				return -EBADMSG;
-			prio = get_be32(P->d + at);
-			at += 4;
-			nul = memchr(P->d + at, 0, P->size - at);
-			if (!nul || prio >= P->n_remap)
-				return -EBADMSG;
-			if (P->remap[prio] != KMOD_INDEX_DROP) {
-				if (!GREEDY_REALLOC(P->vals, P->n_vals_alloc, n_vals + 1))
-					return -ENOMEM;
-				P->vals[n_vals++] = (PatchVal){ P->remap[prio],
-								(1ull << 32) + i,
-								(const char *)P->d + at };
-			}
-			at = (size_t)(nul - P->d) + 1;
-		}
+		r = patch_old_values(P, &n, 1ull << 32, &n_vals);
+		if (r < 0)
+			return r;
 	}
 	for (size_t i = lo; i < v_hi; i++) {
 		if (!GREEDY_REALLOC(P->vals, P->n_vals_alloc, n_vals + 1))
