@@ -107,6 +107,7 @@ rm -rf "$ROOT/lib/modules/$KVER54/updates/drivers/watchdog/vendor" "$ROOT/lib/mo
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
 # programs nobody can run: this tree may sit below a directory only root can enter
 install -m 755 "$KMODCTL" "$t/kmodctl-nobody"
+install -m 755 "$KMODCTL-full" "$t/kmodctl-full" # what the front runs for every verb but depmod
 install -m 644 "$SRC/tests/integration/varlink-client.py" "$t/varlink-client.py"
 before=$(cd "$ROOT" && find lib/modules var/lib/kmodd sys/module -newer "$t/e1000.json" 2>/dev/null | sort | md5sum)
 installed_before=$(ls "$ROOT/lib/modules/$KVER54/updates/drivers/" | sort | tr '\n' ' ')
@@ -130,7 +131,7 @@ check nobody-changed-nothing [ "$installed_before" = "$(ls "$ROOT/lib/modules/$K
 check nobody-r8169-not-loaded test ! -d "$ROOT/sys/module/r8169"
 vl Status >/dev/null
 check nobody-counted [ "$(jqr '.parameters.counters.denied')" -ge 7 ]
-rm -f "$t/kmodctl-nobody"
+rm -f "$t/kmodctl-nobody" "$t/kmodctl-full"
 
 # ---- malformed Varlink: every message gets an error reply, kmodd stays up
 $VLCLIENT corpus "$KSOCK" "$SRC/tests/fuzz/varlink" >"$t/corpus.txt"
