@@ -3307,7 +3307,7 @@ static int publish(Depmod *d, Output *o)
 				    "cannot remove the journal");
 	if (d->rep)
 		d->rep->generation = d->generation;
-	phase("publish");
+	phase("publish: rename");
 	publish_cache(d, o, dfd);
 	return 0;
 
@@ -4232,7 +4232,6 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 	if (rep)
 		rep->n_modules = (unsigned)d->n_array;
 	r = publish(d, &o);
-	phase("publish");
 	return r < 0 ? r : 1;
 }
 
@@ -4500,9 +4499,7 @@ int depmod_update(const char *root, const char *kver, char *const *add,
 	if (r < 0)
 		return r;
 	phase("compute");
-	r = publish(d, &o);
-	phase("publish");
-	return r;
+	return publish(d, &o);
 }
 
 int depmod_verify(const char *root, const char *kver, DepmodReport *rep)
