@@ -11,12 +11,15 @@
 #include "verbs.h"
 
 /* kmodctl-full beside this binary (a build tree, or both in one directory), else in
- * LIBEXECDIR/kmodd. */
+ * LIBEXECDIR/kmodd. One that is beside but cannot run is an error, not a reason to run
+ * another build's. Returns only on failure. */
 static int run_full(char *argv[])
 {
-	char self[PATH_MAX], path[PATH_MAX + 32];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	static const char installed[] = LIBEXECDIR "/kmodd/kmodctl-full";
+	char self[PATH_MAX], beside[PATH_MAX + 16] = "";
+	ssize_t n;
 
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n > 0) {
 		char *slash;
 
@@ -24,14 +27,22 @@ static int run_full(char *argv[])
 		slash = strrchr(self, '/');
 		if (slash) {
 			*slash = 0;
-			snprintf(path, sizeof(path), "%s/kmodctl-full", self);
-			if (access(path, X_OK) == 0)
-				execv(path, argv);
+			snprintf(beside, sizeof(beside), "%s/kmodctl-full", self);
+			execv(beside, argv);
+			if (errno != ENOENT) {
+				log_error_errno(-errno, "Cannot run %s: %m.", beside);
+				return EXIT_FAILURE;
+			}
 		}
 	}
-	snprintf(path, sizeof(path), "%s/kmodd/kmodctl-full", LIBEXECDIR);
-	execv(path, argv);
-	log_error_errno(-errno, "Cannot run %s: %m; kmodd is not installed completely.", path);
+
+	execv(installed, argv);
+	if (beside[0])
+		log_error_errno(-errno, "Cannot run %s (nor %s): %m; kmodd is not installed completely.",
+				installed, beside);
+	else
+		log_error_errno(-errno, "Cannot run %s: %m; kmodd is not installed completely.",
+				installed);
 	return EXIT_FAILURE;
 }
 

@@ -2,7 +2,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 
 #include "fileio.h"
 #include "kmodd-cleanup.h"
@@ -93,49 +92,6 @@ char *module_name_from_path(const char *path)
 		if (*c == '-')
 			*c = '_';
 	return n;
-}
-
-int kernel_release_default(const char *root, char **ret)
-{
-	_cleanup_free_ char *dir = NULL, *found = NULL;
-	DIR *d;
-	struct dirent *de;
-
-	if (streq(root, "/")) {
-		struct utsname u;
-
-		if (uname(&u) < 0)
-			return negative_errno();
-		*ret = strdup(u.release);
-		return *ret ? 0 : -ENOMEM;
-	}
-
-	dir = path_join(root, "lib/modules");
-	if (!dir)
-		return -ENOMEM;
-	d = opendir(dir);
-	if (!d)
-		return negative_errno();
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
-			continue;
-		if (found) {
-			closedir(d);
-			return -ENOTUNIQ;
-		}
-		found = strdup(de->d_name);
-		if (!found) {
-			closedir(d);
-			return -ENOMEM;
-		}
-	}
-	closedir(d);
-	if (!found)
-		return -ENOENT;
-	*ret = TAKE_PTR(found);
-	return 0;
 }
 
 static void kmod_log_to_debug(void *data, int priority, const char *file, int line,

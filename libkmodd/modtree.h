@@ -6,6 +6,7 @@
 #include <libkmod.h>
 
 #include "hashmap.h"
+#include "kernel-release.h"
 #include "symvers.h"
 
 /* A symbol with its modversions CRC. */
@@ -71,10 +72,6 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(ModTree *, modtree_free);
 
 /* The flavour of a kernel release: the part after the last '-' ("6.1.0-54-amd64" -> "amd64"). */
 char *kernel_flavour(const char *kver);
-
-/* Picks the kernel when none is given: the running one for root "/", else the only
- * lib/modules/<kver> of the root; -ENOENT if there is none, -ENOTUNIQ if several. */
-int kernel_release_default(const char *root, char **ret);
 
 /* Opens <root>/lib/modules/<kver> with one libkmod context (configuration read from the root).
  * -ENOENT when the directory is missing; with MODTREE_REQUIRE_INDEX, -ENOENT with
