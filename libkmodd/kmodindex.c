@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <stdarg.h>
+#include <stdint.h>
+#include <sys/mman.h>
 
 #include "kmodindex.h"
 
@@ -10,21 +12,58 @@
 #define INDEX_NODE_FLAGS 0xF0000000u
 #define INDEX_NODE_MASK 0x0FFFFFFFu
 
+#define KBUF_BIG ((size_t)512 << 10)
+#define KBUF_HUGE ((size_t)2 << 20)
+
 void kbuf_done(KBuf *b)
 {
-	free(b->data);
+	if (b->mapped)
+		munmap(b->data, b->allocated);
+	else
+		free(b->data);
 	*b = (KBuf){};
+}
+
+/* A big buffer is a region of its own in transparent huge pages where the kernel has them:
+ * a megabyte buffer filled in 4 KiB pages costs a page fault, a page allocation and a page
+ * clearing for each of its 256 pages, several times the cost of the bytes themselves. */
+static int kbuf_map(KBuf *b, size_t need)
+{
+	size_t size = (need + need / 4 + KBUF_HUGE - 1) & ~(KBUF_HUGE - 1), lead;
+	char *p, *q;
+
+	p = mmap(NULL, size + KBUF_HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		 0);
+	if (p == MAP_FAILED)
+		return -ENOMEM;
+	/* aligned to a huge page, the rest given back */
+	q = (char *)(((uintptr_t)p + KBUF_HUGE - 1) & ~(uintptr_t)(KBUF_HUGE - 1));
+	lead = (size_t)(q - p);
+	if (lead > 0)
+		munmap(p, lead);
+	if (KBUF_HUGE - lead > 0)
+		munmap(q + size, KBUF_HUGE - lead);
+	(void)madvise(q, size, MADV_HUGEPAGE);
+	if (b->size > 0)
+		memcpy(q, b->data, b->size + 1);
+	kbuf_done(&(KBuf){ .data = b->data, .allocated = b->allocated, .mapped = b->mapped });
+	b->data = q;
+	b->allocated = size;
+	b->mapped = true;
+	return 0;
 }
 
 int kbuf_reserve(KBuf *b, size_t more)
 {
 	size_t need;
 
-	if (more > SIZE_MAX - b->size - 1)
+	if (more > SIZE_MAX - b->size - 1 - KBUF_HUGE * 2)
 		return -ENOMEM;
 	need = b->size + more + 1;
 	if (need <= b->allocated)
 		return 0;
+	if (need >= KBUF_BIG)
+		return kbuf_map(b, need);
 	if (!GREEDY_REALLOC(b->data, b->allocated, need))
 		return -ENOMEM;
 	return 0;

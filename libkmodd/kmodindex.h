@@ -26,6 +26,7 @@ typedef struct KBuf {
 	char *data;
 	size_t size;
 	size_t allocated;
+	bool mapped; /* data is an mmap'd region (a big buffer), not malloc's */
 } KBuf;
 
 void kbuf_done(KBuf *b);
