@@ -784,6 +784,148 @@ static int patch_rebuild(Patch *P, uint32_t off, size_t pos, size_t lo, size_t h
 	return patch_write_entries(P, idx->entries, idx->n_entries, pos, root, ret);
 }
 
+static void put_be32_at(unsigned char *w, uint32_t v)
+{
+	w[0] = v >> 24;
+	w[1] = v >> 16;
+	w[2] = v >> 8;
+	w[3] = v;
+}
+
+/* The subtree at off, below which nothing is added: the same nodes with their new offsets
+ * and priorities, written without the key and the sorting patch_node needs. -EAGAIN (and
+ * nothing written) where the shape must change after all (a node left without values and
+ * with one child or none) or where the new priorities reorder a node's values: patch_node
+ * does those. Most of a patch is here: an update touches a few paths of the trie. */
+static int copy_node(Patch *P, uint32_t off, unsigned depth, uint32_t *ret)
+{
+	uint32_t child_offs[INDEX_CHILDMAX];
+	size_t start = P->out->size, pl = 0, n_children = 0, vals_at = 0, vals_end = 0;
+	unsigned first = INDEX_CHILDMAX, last = 0;
+	uint32_t n_kept = 0, offset, prev_prio = 0;
+	bool drops = false;
+	const char *why;
+	Node n;
+	int r;
+
+	if (depth > 1024)
+		return -EBADMSG;
+	r = node_parse(P->d, P->size, off, &n, &why);
+	if (r < 0)
+		return r;
+	if (n.children)
+		for (unsigned c = n.first; c <= n.last; c++) {
+			uint32_t old = get_be32(n.children + 4 * (c - n.first)), nw = 0;
+
+			if (old == 0)
+				continue;
+			if ((old & INDEX_NODE_MASK) >= (off & INDEX_NODE_MASK))
+				return -EBADMSG;
+			r = copy_node(P, old, depth + 1, &nw);
+			if (r < 0) {
+				P->out->size = start;
+				return r;
+			}
+			child_offs[c] = nw;
+			if (first == INDEX_CHILDMAX)
+				first = c;
+			last = c;
+			n_children++;
+		}
+	if (n.values) {
+		size_t at = vals_at = (size_t)(n.values - P->d);
+
+		for (uint32_t i = 0; i < n.n_values; i++) {
+			const unsigned char *nul;
+			uint32_t prio;
+
+			if (P->size - at < 5)
+				return -EBADMSG;
+			prio = get_be32(P->d + at);
+			nul = memchr(P->d + at + 4, 0, P->size - at - 4);
+			if (!nul || prio >= P->n_remap)
+				return -EBADMSG;
+			at = (size_t)(nul - P->d) + 1;
+			if (P->remap[prio] == KMOD_INDEX_DROP) {
+				drops = true;
+				continue;
+			}
+			if (n_kept > 0 && P->remap[prio] < prev_prio) {
+				P->out->size = start;
+				return -EAGAIN;
+			}
+			prev_prio = P->remap[prio];
+			n_kept++;
+		}
+		vals_end = at;
+	}
+	if (depth > 0 && n_kept == 0 && n_children <= 1) {
+		P->out->size = start;
+		return -EAGAIN;
+	}
+	if (n.prefix[0])
+		pl = strlen(n.prefix) + 1;
+	r = kbuf_reserve(P->out, pl + 2 + 4 * (size_t)(n_children ? last - first + 1 : 0) + 4 +
+					 (vals_end - vals_at));
+	if (r < 0)
+		return r;
+	if (P->out->size > INDEX_NODE_MASK)
+		return -EFBIG;
+	offset = (uint32_t)P->out->size;
+	{
+		unsigned char *w = (unsigned char *)P->out->data + P->out->size;
+
+		if (pl > 0) {
+			memcpy(w, n.prefix, pl);
+			w += pl;
+			offset |= INDEX_NODE_PREFIX;
+		}
+		if (n_children > 0) {
+			*w++ = (unsigned char)first;
+			*w++ = (unsigned char)last;
+			for (unsigned c = first; c <= last; c++) {
+				uint32_t old = get_be32(n.children + 4 * (c - n.first));
+
+				put_be32_at(w, old ? child_offs[c] : 0);
+				w += 4;
+			}
+			offset |= INDEX_NODE_CHILDS;
+		}
+		if (n_kept > 0) {
+			size_t at = vals_at;
+
+			put_be32_at(w, n_kept);
+			w += 4;
+			if (!drops) {
+				/* the values as they were, their priorities rewritten in place */
+				memcpy(w, P->d + vals_at, vals_end - vals_at);
+				for (uint32_t i = 0; i < n.n_values; i++) {
+					size_t l = strlen((const char *)w + 4) + 1;
+
+					put_be32_at(w, P->remap[get_be32(w)]);
+					w += 4 + l;
+				}
+			} else
+				for (uint32_t i = 0; i < n.n_values; i++) {
+					uint32_t prio = get_be32(P->d + at);
+					size_t l = strlen((const char *)P->d + at + 4) + 1;
+
+					if (P->remap[prio] != KMOD_INDEX_DROP) {
+						put_be32_at(w, P->remap[prio]);
+						memcpy(w + 4, P->d + at + 4, l);
+						w += 4 + l;
+					}
+					at += 4 + l;
+				}
+			offset |= INDEX_NODE_VALUES;
+		}
+		P->out->size = (size_t)((char *)w - P->out->data);
+		P->out->data[P->out->size] = 0;
+	}
+	*ret = offset;
+	return 0;
+}
+
 /* Writes the new version of the node at off, whose key so far is P->key[0..pos), with the
  * adds [lo, hi) that fall below it; *ret is its new offset, 0 when it is gone. */
 static int patch_node(Patch *P, uint32_t off, size_t pos, size_t lo, size_t hi, bool root,
@@ -842,7 +984,11 @@ static int patch_node(Patch *P, uint32_t off, size_t pos, size_t lo, size_t hi, 
 				return -EBADMSG;
 		}
 		P->key[q] = (char)c;
-		if (old)
+		if (old && j == i) {
+			r = copy_node(P, old, depth + 1, &nw);
+			if (r == -EAGAIN)
+				r = patch_node(P, old, q + 1, i, j, false, depth + 1, &nw);
+		} else if (old)
 			r = patch_node(P, old, q + 1, i, j, false, depth + 1, &nw);
 		else if (j > i)
 			r = patch_write_entries(P, P->adds + i, j - i, q + 1, false, &nw);
