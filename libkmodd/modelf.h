@@ -30,7 +30,8 @@ int modelf_modinfo(const ModElf *e,
 
 /* The exported symbols: the .symtab names starting "__crc_", without the prefix; when
  * there are none (or .symtab/.strtab are missing or malformed), the strings of
- * __ksymtab_strings. -ENOENT when that section is needed and missing, as libkmod. */
+ * __ksymtab_strings. -ENOENT when that section is needed and missing, as libkmod;
+ * -ENOEXEC when a .symtab name runs off the end of .strtab. */
 int modelf_exports(const ModElf *e, int (*fn)(const char *name, void *u), void *u);
 
 /* The undefined .symtab symbols with their __versions CRC (0 when not listed) and bind

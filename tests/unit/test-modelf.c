@@ -219,10 +219,11 @@ static int compare_module(struct kmod_ctx *ctx, const char *path, double *t_mode
 			const char *s = kmod_module_dependency_symbol_get_symbol(l);
 			uint64_t crc = kmod_module_dependency_symbol_get_crc(l);
 			int bind = kmod_module_dependency_symbol_get_bind(l);
-			const Item *it = &m.needs.v[i];
+			const Item *it;
 
 			if (i >= m.needs.n)
 				DIFF("%s: need #%zu missing: libkmod %s", path, i, s);
+			it = &m.needs.v[i];
 			if (!streq(s, it->a) || crc != it->crc || bind != it->bind)
 				DIFF("%s: need #%zu is %s 0x%" PRIx64 " %c, libkmod %s 0x%" PRIx64
 				     " %c",
