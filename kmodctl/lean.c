@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* kmodctl: the verbs that must start fast run here, in a binary that needs libkmod alone
+/* kmodctl: the verbs that must start fast run here, in a binary that needs libc alone
  * ('kmodctl depmod' runs for every package a KMP installs); every other verb runs in
  * kmodctl-full, which links rpm, libsolv, libcurl and sqlite, and is exec'd with the same
  * arguments (the process, its pid and its exit status stay the same). */
@@ -48,9 +48,10 @@ static int run_full(char *argv[])
 
 static int run_depmod(int argc, char *argv[])
 {
-	/* libkmod parses module signatures with libcrypto, which would load the system's
-	 * openssl.cnf first (a third of a millisecond); nothing of it is used here. A
-	 * configuration the caller chose stays; kmodctl-full is not run from here. */
+	/* libkmod, loaded for compressed modules, parses module signatures with libcrypto,
+	 * which would load the system's openssl.cnf first (a third of a millisecond); nothing
+	 * of it is used here. A configuration the caller chose stays; kmodctl-full is not run
+	 * from here. */
 	(void)setenv("OPENSSL_CONF", "/dev/null", 0);
 	return verb_depmod(argc, argv);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <ctype.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -19,6 +20,7 @@
 #include "kmodd-cleanup.h"
 #include "kmodindex.h"
 #include "log.h"
+#include "modelf.h"
 #include "strv.h"
 
 #define CACHE_NAME ".kmodd-depmod.cache"
@@ -181,6 +183,7 @@ typedef struct Depmod {
 	unsigned long generation;
 	size_t prev_size[F_MAX]; /* sizes of the previous generation, to size the buffers */
 	size_t prev_strs_size; /* and of the cache's string pool */
+	size_t prev_cache_size; /* and of the cache */
 	uint32_t *sorted; /* n_sorted symbol ids in depmod's hash order, from the cache */
 	bool sorted_mapped;
 	size_t n_sorted;
@@ -205,6 +208,8 @@ typedef struct Output {
 	bool have_dfd;
 	bool cache_built; /* buf[F_CACHE] holds the cache but for its header's identity part */
 	bool publish; /* the indexes built are published (not a --verify build) */
+	void *region; /* the buffers' room (output_room) */
+	size_t region_size;
 } Output;
 
 static void output_flush(Depmod *d, Output *o, int f);
@@ -284,6 +289,8 @@ static void config_done(Config *c)
 	*c = (Config){};
 }
 
+static void kmodlib_unref(struct kmod_ctx *ctx);
+
 static Depmod *depmod_free(Depmod *d)
 {
 	if (!d)
@@ -310,7 +317,7 @@ static Depmod *depmod_free(Depmod *d)
 		free(d->keep[i]);
 	free(d->keep);
 	free(d->array);
-	kmod_unref(d->ctx);
+	kmodlib_unref(d->ctx);
 	config_done(&d->cfg);
 	free(d->root);
 	free(d->kver);
@@ -329,6 +336,37 @@ static void output_done(Output *o)
 	}
 	if (o->have_dfd)
 		safe_close(o->dfd);
+	if (o->region)
+		munmap(o->region, o->region_size);
+}
+
+/* Room for each file about its previous size, in one region: growing megabytes by doubling
+ * copies them, and every fresh page is cleared, so the buffers are packed together (a few
+ * huge pages, not one or two for each). */
+static int output_room(Depmod *d, Output *o)
+{
+	size_t cap[F_MAX] = {}, total = 0;
+	char *p;
+
+	for (int f = 0; f < F_MAX; f++) {
+		size_t was = f == F_CACHE ? d->prev_cache_size : d->prev_size[f];
+
+		if (was == 0 || o->buf[f].allocated > 0)
+			continue;
+		cap[f] = (was + was / 32 + 65536 + 63) & ~(size_t)63;
+		total += cap[f];
+	}
+	if (total == 0)
+		return 0;
+	if (kbuf_region(total, &o->region, &o->region_size) < 0)
+		return -ENOMEM;
+	p = o->region;
+	for (int f = 0; f < F_MAX; f++)
+		if (cap[f] > 0) {
+			o->buf[f] = (KBuf){ .data = p, .allocated = cap[f], .borrowed = true };
+			p += cap[f];
+		}
+	return 0;
 }
 
 static void phase(const char *what)
@@ -1018,7 +1056,69 @@ static int tree_from_cache(Depmod *d, char **indexed_paths)
 	return 1;
 }
 
-/* ---- reading modules through libkmod ---- */
+/* ---- reading modules ---- */
+
+/* libkmod, for the files modelf does not read (compressed modules, files that are not ELF
+ * as it expects them): loaded when first needed, so that 'kmodctl depmod' on uncompressed
+ * modules does not load it, nor the libcrypto, liblzma and libzstd it brings. */
+typedef struct KmodLib {
+	typeof(kmod_new) *new_;
+	typeof(kmod_unref) *unref;
+	typeof(kmod_set_log_fn) *set_log_fn;
+	typeof(kmod_module_new_from_path) *module_new_from_path;
+	typeof(kmod_module_unref) *module_unref;
+	typeof(kmod_module_get_info) *get_info;
+	typeof(kmod_module_info_get_key) *info_get_key;
+	typeof(kmod_module_info_get_value) *info_get_value;
+	typeof(kmod_module_info_free_list) *info_free_list;
+	typeof(kmod_module_get_symbols) *get_symbols;
+	typeof(kmod_module_symbol_get_symbol) *symbol_get_symbol;
+	typeof(kmod_module_symbols_free_list) *symbols_free_list;
+	typeof(kmod_module_get_dependency_symbols) *get_dependency_symbols;
+	typeof(kmod_module_dependency_symbol_get_symbol) *dependency_symbol_get_symbol;
+	typeof(kmod_module_dependency_symbols_free_list) *dependency_symbols_free_list;
+	typeof(kmod_list_next) *list_next;
+} KmodLib;
+
+static KmodLib kmodlib;
+static const char *kmodlib_error;
+static pthread_once_t kmodlib_once = PTHREAD_ONCE_INIT;
+
+static void kmodlib_load(void)
+{
+	static const char *const names[] = {
+		"kmod_new",
+		"kmod_unref",
+		"kmod_set_log_fn",
+		"kmod_module_new_from_path",
+		"kmod_module_unref",
+		"kmod_module_get_info",
+		"kmod_module_info_get_key",
+		"kmod_module_info_get_value",
+		"kmod_module_info_free_list",
+		"kmod_module_get_symbols",
+		"kmod_module_symbol_get_symbol",
+		"kmod_module_symbols_free_list",
+		"kmod_module_get_dependency_symbols",
+		"kmod_module_dependency_symbol_get_symbol",
+		"kmod_module_dependency_symbols_free_list",
+		"kmod_list_next",
+	};
+	void *fns[ELEMENTSOF(names)];
+	void *h = dlopen("libkmod.so.2", RTLD_NOW | RTLD_LOCAL);
+
+	_Static_assert(sizeof(KmodLib) == sizeof(fns), "one name for each function");
+	if (!h) {
+		kmodlib_error = dlerror();
+		return;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(names); i++)
+		if (!(fns[i] = dlsym(h, names[i]))) {
+			kmodlib_error = dlerror();
+			return;
+		}
+	memcpy(&kmodlib, fns, sizeof(kmodlib));
+}
 
 static void kmod_log_debug(void *data, int priority, const char *file, int line,
 			   const char *fn, const char *format, va_list args)
@@ -1029,34 +1129,57 @@ static void kmod_log_debug(void *data, int priority, const char *file, int line,
 		log_debug("libkmod: %s", s);
 }
 
-static int mod_read(Depmod *d, Mod *m, bool strict)
+static void kmodlib_unref(struct kmod_ctx *ctx)
 {
-	_cleanup_(kmod_module_unrefp) struct kmod_module *km = NULL;
-	_cleanup_(kmod_module_info_free_listp) struct kmod_list *info = NULL;
-	_cleanup_(kmod_module_symbols_free_listp) struct kmod_list *syms = NULL;
-	_cleanup_(kmod_module_dependency_symbols_free_listp) struct kmod_list *deps =
-		NULL;
-	_cleanup_free_ char *abs = path_join(d->dir, m->path);
-	struct kmod_list *l;
+	if (ctx)
+		kmodlib.unref(ctx);
+}
+
+static int kmodlib_ctx(Depmod *d)
+{
+	const char *null_config = NULL;
+
+	if (d->ctx)
+		return 0;
+	(void)pthread_once(&kmodlib_once, kmodlib_load);
+	if (!kmodlib.new_)
+		return log_error_errno(-ELIBACC, "Cannot load libkmod (%s).",
+				       kmodlib_error ?: "unknown error");
+	d->ctx = kmodlib.new_(d->dir, &null_config);
+	if (!d->ctx)
+		return -ENOMEM;
+	kmodlib.set_log_fn(d->ctx, kmod_log_debug, NULL);
+	return 0;
+}
+
+#define kmodlib_foreach(l, list) for (l = list; l; l = kmodlib.list_next(list, l))
+
+/* m's aliases, softdeps, exports and needs, through libkmod. */
+static int mod_read_kmod(Depmod *d, Mod *m, const char *abs, bool strict)
+{
+	struct kmod_module *km = NULL;
+	struct kmod_list *info = NULL, *syms = NULL, *deps = NULL, *l;
 	size_t alloc = 0;
 	int r;
 
-	if (!abs)
-		return -ENOMEM;
-	r = kmod_module_new_from_path(d->ctx, abs, &km);
+	r = kmodlib_ctx(d);
+	if (r < 0)
+		return r;
+	r = kmodlib.module_new_from_path(d->ctx, abs, &km);
 	if (r < 0)
 		return report_error(d->rep, r, abs, "cannot open the module: %s",
 				    ERRNO_NAME(-r));
 
-	r = kmod_module_get_info(km, &info);
-	if (r < 0 && strict)
-		return report_error(
-			d->rep, -ENOEXEC, abs,
-			"not a kernel module (no ELF .modinfo section readable)");
-	kmod_list_foreach(l, info) {
-		const char *key = kmod_module_info_get_key(l);
-		const char *value = kmod_module_info_get_value(l);
-
+	r = kmodlib.get_info(km, &info);
+	if (r < 0 && strict) {
+		r = report_error(d->rep, -ENOEXEC, abs,
+				 "not a kernel module (no ELF .modinfo section readable)");
+		goto finish;
+	}
+	r = 0;
+	kmodlib_foreach(l, info) {
+		const char *key = kmodlib.info_get_key(l);
+		const char *value = kmodlib.info_get_value(l);
 		StrList *list;
 		const char *copy;
 
@@ -1067,34 +1190,124 @@ static int mod_read(Depmod *d, Mod *m, bool strict)
 		else
 			continue;
 		copy = keep_strdup(d, value);
-		if (!copy || (r = strlist_add(list, copy)) < 0)
-			return -ENOMEM;
+		if (!copy || (r = strlist_add(list, copy)) < 0) {
+			r = -ENOMEM;
+			goto finish;
+		}
 	}
 
-	if (kmod_module_get_symbols(km, &syms) >= 0)
-		kmod_list_foreach(l, syms) {
+	if (kmodlib.get_symbols(km, &syms) >= 0)
+		kmodlib_foreach(l, syms) {
 			uint32_t id;
 
-			r = sym_intern(d, kmod_module_symbol_get_symbol(l), &id);
+			r = sym_intern(d, kmodlib.symbol_get_symbol(l), &id);
 			if (r < 0 ||
 			    (r = ids_append(&m->exports, &m->n_exports, &alloc, id)) < 0)
-				return r;
+				goto finish;
 		}
 
 	alloc = 0;
-	if (kmod_module_get_dependency_symbols(km, &deps) >= 0)
-		kmod_list_foreach(l, deps) {
+	if (kmodlib.get_dependency_symbols(km, &deps) >= 0)
+		kmodlib_foreach(l, deps) {
 			uint32_t id;
 
-			r = sym_intern(d, kmod_module_dependency_symbol_get_symbol(l),
-				       &id);
+			r = sym_intern(d, kmodlib.dependency_symbol_get_symbol(l), &id);
 			if (r < 0 ||
 			    (r = ids_append(&m->needs, &m->n_needs, &alloc, id)) < 0)
-				return r;
+				goto finish;
 		}
+	r = 0;
+finish:
+	if (deps)
+		kmodlib.dependency_symbols_free_list(deps);
+	if (syms)
+		kmodlib.symbols_free_list(syms);
+	if (info)
+		kmodlib.info_free_list(info);
+	kmodlib.module_unref(km);
+	return r;
+}
+
+typedef struct ModRead {
+	Depmod *d;
+	Mod *m;
+	size_t alloc;
+} ModRead;
+
+static int read_info(const char *key, size_t key_len, const char *value, void *u)
+{
+	ModRead *x = u;
+	StrList *list;
+	const char *copy;
+
+	if (key_len == 5 && memcmp(key, "alias", 5) == 0)
+		list = &x->m->aliases;
+	else if (key_len == 7 && memcmp(key, "softdep", 7) == 0)
+		list = &x->m->softdeps;
+	else
+		return 0;
+	copy = keep_strdup(x->d, value);
+	if (!copy || strlist_add(list, copy) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static int read_export(const char *name, void *u)
+{
+	ModRead *x = u;
+	uint32_t id;
+	int r = sym_intern(x->d, name, &id);
+
+	if (r >= 0)
+		r = ids_append(&x->m->exports, &x->m->n_exports, &x->alloc, id);
+	return r < 0 ? -ENOMEM : 0;
+}
+
+static int read_need(const char *name, uint64_t crc, char bind, void *u)
+{
+	ModRead *x = u;
+	uint32_t id;
+	int r = sym_intern(x->d, name, &id);
+
+	if (r >= 0)
+		r = ids_append(&x->m->needs, &x->m->n_needs, &x->alloc, id);
+	return r < 0 ? -ENOMEM : 0;
+}
+
+/* m's aliases, softdeps, exports and needs: what libkmod lists, read by modelf, or by
+ * libkmod itself for what modelf does not read. A list libkmod fails to give is empty. */
+static int mod_read(Depmod *d, Mod *m, bool strict)
+{
+	_cleanup_modelf_close_ ModElf *e = NULL;
+	_cleanup_free_ char *abs = path_join(d->dir, m->path);
+	ModRead x = { d, m, 0 };
+	int r;
+
+	if (!abs)
+		return -ENOMEM;
+	if (modelf_open(AT_FDCWD, abs, &e) < 0) {
+		r = mod_read_kmod(d, m, abs, strict);
+		if (r < 0)
+			return r;
+	} else {
+		r = modelf_modinfo(e, read_info, &x);
+		if (r == -ENOMEM)
+			return r;
+		r = modelf_exports(e, read_export, &x);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0)
+			m->n_exports = 0;
+		x.alloc = 0;
+		r = modelf_needs(e, read_need, &x);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0)
+			m->n_needs = 0;
+	}
 	if (d->rep)
 		d->rep->n_read++;
-	return 0;
+	return r;
 }
 
 static int mod_new(const char *name, const char *path, Mod **ret)
@@ -1118,7 +1331,6 @@ static uint64_t config_hash(const Config *c);
 static int depmod_new(const char *root, const char *kver, DepmodReport *rep, Depmod **ret)
 {
 	_cleanup_(depmod_freep) Depmod *d = NULL;
-	const char *null_config = NULL;
 	int r;
 
 	d = calloc(1, sizeof(Depmod));
@@ -1138,10 +1350,6 @@ static int depmod_new(const char *root, const char *kver, DepmodReport *rep, Dep
 	if (r < 0)
 		return r;
 	d->config_hash = config_hash(&d->cfg);
-	d->ctx = kmod_new(d->dir, &null_config);
-	if (!d->ctx)
-		return -ENOMEM;
-	kmod_set_log_fn(d->ctx, kmod_log_debug, NULL);
 	*ret = TAKE_PTR(d);
 	return 0;
 }
@@ -2231,11 +2439,8 @@ static int compute(Depmod *d, Output *o, bool builtin)
 	if (r < 0)
 		return r;
 	phase("order");
-	/* room for about the previous sizes: growing megabytes by doubling copies them */
-	for (int f = 0; f < F_MAX; f++)
-		if (d->prev_size[f] > 0 &&
-		    kbuf_reserve(&o->buf[f], d->prev_size[f] + 65536) < 0)
-			return -ENOMEM;
+	if (output_room(d, o) < 0)
+		return -ENOMEM;
 	r = compute_deps(d);
 	if (r < 0)
 		return r;
@@ -2764,6 +2969,7 @@ static int state_open(Depmod *d, State *ret)
 	d->n_syms = d->alloc_syms = h->n_syms;
 	d->n_slots = h->n_slots;
 	d->prev_strs_size = h->strs_size;
+	d->prev_cache_size = h->size;
 	d->n_sorted = h->n_syms;
 	*ret = S;
 	return 1;
@@ -3165,24 +3371,69 @@ static void output_flush(Depmod *d, Output *o, int f)
 /* The cache goes last, after the commit and not synced: it names the index files it belongs
  * to and checks itself, so a lost, torn or stale one only makes the next update read the
  * whole tree; its writeback does not delay the indexes'. */
-static void publish_cache(Depmod *d, Output *o, int dfd)
+/* The cache is written beside the commit (it needs only the new files' identity) and put in
+ * place after it. */
+typedef struct CacheJob {
+	Depmod *d;
+	Output *o;
+	int dfd;
+	int r;
+	bool threaded;
+	pthread_t thread;
+} CacheJob;
+
+static void *cache_job(void *p)
 {
-	_cleanup_free_ char *t = tmp_name(F_CACHE);
+	CacheJob *j = p;
 	_cleanup_close_ int fd = -EBADF;
 	struct stat st;
-	int r;
 
-	r = o->cache_built ? 0 : state_build(d, &o->buf[F_CACHE]);
-	if (r >= 0)
-		r = state_finish(d, o->st, &o->buf[F_CACHE]);
-	if (r >= 0)
-		r = t ? write_tmp(dfd, F_CACHE, &o->buf[F_CACHE], &st, &fd) : -ENOMEM;
-	if (r >= 0 && renameat(dfd, t, dfd, CACHE_NAME) < 0)
+	j->r = j->o->cache_built ? 0 : state_build(j->d, &j->o->buf[F_CACHE]);
+	if (j->r >= 0)
+		j->r = state_finish(j->d, j->o->st, &j->o->buf[F_CACHE]);
+	if (j->r >= 0)
+		j->r = write_tmp(j->dfd, F_CACHE, &j->o->buf[F_CACHE], &st, &fd);
+	return NULL;
+}
+
+static void cache_start(CacheJob *j)
+{
+	j->threaded = pthread_create(&j->thread, NULL, cache_job, j) == 0;
+	if (!j->threaded)
+		cache_job(j);
+}
+
+static int cache_wait(CacheJob *j)
+{
+	if (j->threaded)
+		pthread_join(j->thread, NULL);
+	j->threaded = false;
+	return j->r;
+}
+
+/* The update failed after the cache job started: its temporary goes. */
+static void cache_drop(CacheJob *j)
+{
+	_cleanup_free_ char *t = tmp_name(F_CACHE);
+
+	(void)cache_wait(j);
+	if (t && j->dfd >= 0)
+		(void)unlinkat(j->dfd, t, 0);
+}
+
+static void publish_cache(CacheJob *j)
+{
+	_cleanup_free_ char *t = tmp_name(F_CACHE);
+	int r = cache_wait(j);
+
+	if (r >= 0 && !t)
+		r = -ENOMEM;
+	if (r >= 0 && renameat(j->dfd, t, j->dfd, CACHE_NAME) < 0)
 		r = negative_errno();
 	if (r < 0) {
 		if (t)
-			(void)unlinkat(dfd, t, 0);
-		(void)unlinkat(dfd, CACHE_NAME, 0);
+			(void)unlinkat(j->dfd, t, 0);
+		(void)unlinkat(j->dfd, CACHE_NAME, 0);
 		log_debug("depmod: the cache was not written (%s); the next update reads the "
 			  "whole tree",
 			  ERRNO_NAME(-r));
@@ -3196,6 +3447,7 @@ static int publish(Depmod *d, Output *o)
 	struct stat *st = o->st;
 	int *fds = o->fd;
 	KBuf journal = {};
+	CacheJob cache = { d, o, -EBADF, 0 };
 	int r, failed = -1;
 
 	for (int f = 0; f < F_MAX; f++)
@@ -3237,6 +3489,8 @@ static int publish(Depmod *d, Output *o)
 		}
 	}
 	phase("publish: write");
+	cache.dfd = dfd;
+	cache_start(&cache);
 	/* the indexes must be on disk before the journal commits them */
 	for (int f = 0; f < F_MAX; f++) {
 		if (fds[f] >= 0 && fdatasync(fds[f]) < 0) {
@@ -3290,28 +3544,35 @@ static int publish(Depmod *d, Output *o)
 		if (!t)
 			return -ENOMEM;
 		step();
-		if (renameat(dfd, t, dfd, file_names[f]) < 0)
+		if (renameat(dfd, t, dfd, file_names[f]) < 0) {
+			cache_drop(&cache);
 			return report_error(
 				d->rep, negative_errno(), d->dir,
 				"cannot rename %s into place; 'kmodctl depmod' will "
 				"finish the update",
 				t);
+		}
 	}
 	step();
-	if (fsync(dfd) < 0)
+	if (fsync(dfd) < 0) {
+		cache_drop(&cache);
 		return report_error(d->rep, negative_errno(), d->dir, "cannot fsync");
+	}
 	step();
 	/* no fsync needed: a journal that comes back finds every file already in place */
-	if (unlinkat(dfd, JOURNAL_NAME, 0) < 0)
+	if (unlinkat(dfd, JOURNAL_NAME, 0) < 0) {
+		cache_drop(&cache);
 		return report_error(d->rep, negative_errno(), d->dir,
 				    "cannot remove the journal");
+	}
 	if (d->rep)
 		d->rep->generation = d->generation;
 	phase("publish: rename");
-	publish_cache(d, o, dfd);
+	publish_cache(&cache);
 	return 0;
 
 fail:
+	(void)cache_wait(&cache);
 	for (int f = 0; f < F_MAX; f++)
 		fds[f] = safe_close(fds[f]);
 	kbuf_done(&journal);
@@ -4213,9 +4474,8 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 	d->prev = &f.prev;
 
 
-	for (int i = 0; i < F_MAX; i++)
-		if (d->prev_size[i] > 0 && kbuf_reserve(&o.buf[i], d->prev_size[i] + 65536) < 0)
-			return -ENOMEM;
+	if (output_room(d, &o) < 0)
+		return -ENOMEM;
 	r = compute_deps(d);
 	if (r < 0)
 		return r;

@@ -17,7 +17,9 @@
 
 void kbuf_done(KBuf *b)
 {
-	if (b->mapped)
+	if (b->borrowed)
+		;
+	else if (b->mapped)
 		munmap(b->data, b->allocated);
 	else
 		free(b->data);
@@ -27,11 +29,14 @@ void kbuf_done(KBuf *b)
 /* A big buffer is a region of its own in transparent huge pages where the kernel has them:
  * a megabyte buffer filled in 4 KiB pages costs a page fault, a page allocation and a page
  * clearing for each of its 256 pages, several times the cost of the bytes themselves. */
-static int kbuf_map(KBuf *b, size_t need)
+int kbuf_region(size_t size, void **ret, size_t *ret_size)
 {
-	size_t size = (need + need / 4 + KBUF_HUGE - 1) & ~(KBUF_HUGE - 1), lead;
+	size_t lead;
 	char *p, *q;
 
+	if (size > SIZE_MAX / 2)
+		return -ENOMEM;
+	size = (size + KBUF_HUGE - 1) & ~(KBUF_HUGE - 1);
 	p = mmap(NULL, size + KBUF_HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
 		 0);
 	if (p == MAP_FAILED)
@@ -44,12 +49,28 @@ static int kbuf_map(KBuf *b, size_t need)
 	if (KBUF_HUGE - lead > 0)
 		munmap(q + size, KBUF_HUGE - lead);
 	(void)madvise(q, size, MADV_HUGEPAGE);
+	*ret = q;
+	*ret_size = size;
+	return 0;
+}
+
+static int kbuf_map(KBuf *b, size_t need)
+{
+	void *q;
+	size_t size;
+
+	if (kbuf_region(need + need / 4, &q, &size) < 0)
+		return -ENOMEM;
 	if (b->size > 0)
 		memcpy(q, b->data, b->size + 1);
-	kbuf_done(&(KBuf){ .data = b->data, .allocated = b->allocated, .mapped = b->mapped });
+	kbuf_done(&(KBuf){ .data = b->data,
+			   .allocated = b->allocated,
+			   .mapped = b->mapped,
+			   .borrowed = b->borrowed });
 	b->data = q;
 	b->allocated = size;
 	b->mapped = true;
+	b->borrowed = false;
 	return 0;
 }
 
@@ -64,6 +85,15 @@ int kbuf_reserve(KBuf *b, size_t more)
 		return 0;
 	if (need >= KBUF_BIG)
 		return kbuf_map(b, need);
+	if (b->borrowed) {
+		char *p = malloc(need * 2);
+
+		if (!p)
+			return -ENOMEM;
+		memcpy(p, b->data, b->size + 1);
+		*b = (KBuf){ .data = p, .size = b->size, .allocated = need * 2 };
+		return 0;
+	}
 	if (!GREEDY_REALLOC(b->data, b->allocated, need))
 		return -ENOMEM;
 	return 0;
@@ -380,6 +410,7 @@ static uint32_t get_be32(const unsigned char *p)
 
 typedef struct Node {
 	const char *prefix; /* "" when none */
+	size_t prefix_len;
 	unsigned first, last;
 	const unsigned char *children; /* last - first + 1 big-endian offsets */
 	uint32_t n_values;
@@ -406,6 +437,7 @@ static int node_parse(const unsigned char *d, size_t size, uint32_t off, Node *r
 			return -EBADMSG;
 		}
 		n.prefix = (const char *)d + pos;
+		n.prefix_len = (size_t)(nul - d) - pos;
 		pos = (uint32_t)(nul - d) + 1;
 	}
 	if (off & INDEX_NODE_CHILDS) {
@@ -800,10 +832,10 @@ static void put_be32_at(unsigned char *w, uint32_t v)
 static int copy_node(Patch *P, uint32_t off, unsigned depth, uint32_t *ret)
 {
 	uint32_t child_offs[INDEX_CHILDMAX];
-	size_t start = P->out->size, pl = 0, n_children = 0, vals_at = 0, vals_end = 0;
+	size_t begin = P->out->size, start, pl = 0, n_children = 0, room;
 	unsigned first = INDEX_CHILDMAX, last = 0;
 	uint32_t n_kept = 0, offset, prev_prio = 0;
-	bool drops = false;
+	unsigned char *w, *count = NULL;
 	const char *why;
 	Node n;
 	int r;
@@ -823,7 +855,7 @@ static int copy_node(Patch *P, uint32_t off, unsigned depth, uint32_t *ret)
 				return -EBADMSG;
 			r = copy_node(P, old, depth + 1, &nw);
 			if (r < 0) {
-				P->out->size = start;
+				P->out->size = begin;
 				return r;
 			}
 			child_offs[c] = nw;
@@ -832,96 +864,80 @@ static int copy_node(Patch *P, uint32_t off, unsigned depth, uint32_t *ret)
 			last = c;
 			n_children++;
 		}
-	if (n.values) {
-		size_t at = vals_at = (size_t)(n.values - P->d);
-
-		for (uint32_t i = 0; i < n.n_values; i++) {
-			const unsigned char *nul;
-			uint32_t prio;
-
-			if (P->size - at < 5)
-				return -EBADMSG;
-			prio = get_be32(P->d + at);
-			nul = memchr(P->d + at + 4, 0, P->size - at - 4);
-			if (!nul || prio >= P->n_remap)
-				return -EBADMSG;
-			at = (size_t)(nul - P->d) + 1;
-			if (P->remap[prio] == KMOD_INDEX_DROP) {
-				drops = true;
-				continue;
-			}
-			if (n_kept > 0 && P->remap[prio] < prev_prio) {
-				P->out->size = start;
-				return -EAGAIN;
-			}
-			prev_prio = P->remap[prio];
-			n_kept++;
-		}
-		vals_end = at;
-	}
-	if (depth > 0 && n_kept == 0 && n_children <= 1) {
-		P->out->size = start;
-		return -EAGAIN;
-	}
-	if (n.prefix[0])
-		pl = strlen(n.prefix) + 1;
-	r = kbuf_reserve(P->out, pl + 2 + 4 * (size_t)(n_children ? last - first + 1 : 0) + 4 +
-					 (vals_end - vals_at));
+	if (n.prefix_len > 0)
+		pl = n.prefix_len + 1;
+	/* the node is at most as long as it was: the values are those that stay */
+	room = pl + 2 + 4 * (size_t)(n_children ? last - first + 1 : 0) + 4;
+	if (n.values)
+		room += P->size - (size_t)(n.values - P->d);
+	r = kbuf_reserve(P->out, room);
 	if (r < 0)
 		return r;
-	if (P->out->size > INDEX_NODE_MASK)
+	start = P->out->size;
+	if (start > INDEX_NODE_MASK)
 		return -EFBIG;
-	offset = (uint32_t)P->out->size;
-	{
-		unsigned char *w = (unsigned char *)P->out->data + P->out->size;
+	offset = (uint32_t)start;
+	w = (unsigned char *)P->out->data + start;
+	if (pl > 0) {
+		memcpy(w, n.prefix, pl);
+		w += pl;
+		offset |= INDEX_NODE_PREFIX;
+	}
+	if (n_children > 0) {
+		*w++ = (unsigned char)first;
+		*w++ = (unsigned char)last;
+		for (unsigned c = first; c <= last; c++) {
+			uint32_t old = get_be32(n.children + 4 * (c - n.first));
 
-		if (pl > 0) {
-			memcpy(w, n.prefix, pl);
-			w += pl;
-			offset |= INDEX_NODE_PREFIX;
+			put_be32_at(w, old ? child_offs[c] : 0);
+			w += 4;
 		}
-		if (n_children > 0) {
-			*w++ = (unsigned char)first;
-			*w++ = (unsigned char)last;
-			for (unsigned c = first; c <= last; c++) {
-				uint32_t old = get_be32(n.children + 4 * (c - n.first));
+		offset |= INDEX_NODE_CHILDS;
+	}
+	if (n.values) {
+		const unsigned char *v = n.values, *end = P->d + P->size;
 
-				put_be32_at(w, old ? child_offs[c] : 0);
-				w += 4;
+		count = w;
+		w += 4;
+		for (uint32_t i = 0; i < n.n_values; i++) {
+			const unsigned char *nul;
+			uint32_t prio, to;
+			size_t l;
+
+			if (end - v < 5)
+				return -EBADMSG;
+			prio = get_be32(v);
+			nul = memchr(v + 4, 0, (size_t)(end - v) - 4);
+			if (!nul || prio >= P->n_remap)
+				return -EBADMSG;
+			l = (size_t)(nul - v) + 1;
+			to = P->remap[prio];
+			if (to != KMOD_INDEX_DROP) {
+				if (n_kept > 0 && to < prev_prio) {
+					/* the new priorities reorder the values */
+					P->out->size = begin;
+					return -EAGAIN;
+				}
+				prev_prio = to;
+				n_kept++;
+				put_be32_at(w, to);
+				memcpy(w + 4, v + 4, l - 4);
+				w += l;
 			}
-			offset |= INDEX_NODE_CHILDS;
+			v += l;
 		}
 		if (n_kept > 0) {
-			size_t at = vals_at;
-
-			put_be32_at(w, n_kept);
-			w += 4;
-			if (!drops) {
-				/* the values as they were, their priorities rewritten in place */
-				memcpy(w, P->d + vals_at, vals_end - vals_at);
-				for (uint32_t i = 0; i < n.n_values; i++) {
-					size_t l = strlen((const char *)w + 4) + 1;
-
-					put_be32_at(w, P->remap[get_be32(w)]);
-					w += 4 + l;
-				}
-			} else
-				for (uint32_t i = 0; i < n.n_values; i++) {
-					uint32_t prio = get_be32(P->d + at);
-					size_t l = strlen((const char *)P->d + at + 4) + 1;
-
-					if (P->remap[prio] != KMOD_INDEX_DROP) {
-						put_be32_at(w, P->remap[prio]);
-						memcpy(w + 4, P->d + at + 4, l);
-						w += 4 + l;
-					}
-					at += 4 + l;
-				}
+			put_be32_at(count, n_kept);
 			offset |= INDEX_NODE_VALUES;
-		}
-		P->out->size = (size_t)((char *)w - P->out->data);
-		P->out->data[P->out->size] = 0;
+		} else
+			w = count;
 	}
+	if (depth > 0 && n_kept == 0 && n_children <= 1) {
+		P->out->size = begin;
+		return -EAGAIN;
+	}
+	P->out->size = (size_t)((char *)w - P->out->data);
+	P->out->data[P->out->size] = 0;
 	*ret = offset;
 	return 0;
 }

@@ -27,9 +27,14 @@ typedef struct KBuf {
 	size_t size;
 	size_t allocated;
 	bool mapped; /* data is an mmap'd region (a big buffer), not malloc's */
+	bool borrowed; /* data is a slice of a region someone else owns (kbuf_region) */
 } KBuf;
 
 void kbuf_done(KBuf *b);
+/* A region of size bytes (rounded up) for big buffers, in transparent huge pages where the
+ * kernel has them; buffers that borrow slices of it (KBuf.borrowed) move out when they
+ * outgrow them. Freed with munmap(*ret, *ret_size). */
+int kbuf_region(size_t size, void **ret, size_t *ret_size);
 int kbuf_reserve(KBuf *b, size_t more);
 int kbuf_put(KBuf *b, const void *p, size_t n);
 int kbuf_puts(KBuf *b, const char *s);

@@ -86,6 +86,22 @@ out=$("$KMODCTL" --root "$T" depmod --add "$D/updates/stp.ko" 2>&1)
 if echo "$out" | grep -q "Rebuilt"; then fail incremental-after-cache "$out"; else pass incremental-after-cache; fi
 same_as_depmod incremental-after-cache-identical "$T" "$KVER54"
 
+# compressed modules: libkmod reads them (loaded for them alone)
+xz -c "$KSRC/net/llc/llc.ko" >"$D/updates/llc.ko.xz"
+zstd -q -c "$KSRC/drivers/net/mii.ko" >"$D/updates/mii.ko.zst"
+out=$("$KMODCTL" --verbose --root "$T" depmod --add updates/llc.ko.xz updates/mii.ko.zst 2>&1)
+rc=$?
+if [ $rc -eq 0 ] && ! echo "$out" | grep -q "Rebuilt" &&
+	! echo "$out" | grep -q "the fast update does not apply"; then
+	pass compressed-incremental
+else
+	fail compressed-incremental "rc $rc: $out"
+fi
+same_as_depmod compressed-identical "$T" "$KVER54"
+rm -f "$D/updates/llc.ko.xz" "$D/updates/mii.ko.zst"
+check compressed-removed "$KMODCTL" --root "$T" depmod --remove llc mii
+same_as_depmod compressed-removed-identical "$T" "$KVER54"
+
 # a module dropped in without telling: the indexes disagree with the tree
 cp "$KSRC/net/llc/llc.ko" "$D/updates/"
 cp "$KSRC/drivers/net/mii.ko" "$D/updates/"
