@@ -206,7 +206,6 @@ typedef struct Output {
 	bool keep[F_MAX]; /* the file in place is this generation's as it is */
 	int dfd;
 	bool have_dfd;
-	bool cache_built; /* buf[F_CACHE] holds the cache but for its header's identity part */
 	bool publish; /* the indexes built are published (not a --verify build) */
 	void *region; /* the buffers' room (output_room) */
 	size_t region_size;
@@ -2358,12 +2357,16 @@ static void *alias_job(void *p)
 	double t = mono_ms();
 
 	/* a failed write is recorded in o->err; publish() reports it */
+	j->r = write_alias_text(j->d, j->o);
+	if (j->r < 0)
+		goto finish;
 	output_flush(j->d, j->o, F_ALIAS);
 	output_flush(j->d, j->o, F_SOFTDEP);
 	output_flush(j->d, j->o, F_DEVNAME);
 	j->r = write_alias_bin(j->d, j->o);
 	if (j->r >= 0)
 		output_flush(j->d, j->o, F_ALIAS_BIN);
+finish:
 	j->ms = mono_ms() - t;
 	return NULL;
 }
@@ -2385,18 +2388,16 @@ static int write_outputs(Depmod *d, Output *o)
 		o->dfd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		o->have_dfd = o->dfd >= 0;
 	}
-	/* the text files first (they are quick, and the cache needs their lines' places), then
-	 * modules.alias.bin beside the rest */
-	r = write_dep_text(d, o);
-	if (r >= 0)
-		r = write_alias_text(d, o);
-	if (r < 0)
-		return r;
+	/* modules.alias and its .bin on a thread, modules.dep and .symbols beside them; the
+	 * cache is built while the commit waits for the disk (publish) */
 	threaded = pthread_create(&thread, NULL, alias_job, &job) == 0;
 	if (!threaded)
 		alias_job(&job);
-	output_flush(d, o, F_DEP);
-	r = write_dep_bin(d, o);
+	r = write_dep_text(d, o);
+	if (r >= 0)
+		output_flush(d, o, F_DEP);
+	if (r >= 0)
+		r = write_dep_bin(d, o);
 	if (r >= 0)
 		output_flush(d, o, F_DEP_BIN);
 	t1 = mono_ms();
@@ -2407,14 +2408,9 @@ static int write_outputs(Depmod *d, Output *o)
 		output_flush(d, o, F_SYMBOLS_BIN);
 	}
 	t2 = mono_ms();
-	/* the cache, but for the identity of the files it belongs to */
-	if (r >= 0 && o->publish) {
-		r = state_build(d, &o->buf[F_CACHE]);
-		o->cache_built = r >= 0;
-	}
 	if (threaded)
 		pthread_join(thread, NULL);
-	log_debug("depmod: modules.dep %.2f ms, modules.symbols %.2f ms, modules.alias.bin %.2f ms "
+	log_debug("depmod: modules.dep %.2f ms, modules.symbols %.2f ms, modules.alias %.2f ms "
 		  "(beside them)",
 		  t1 - t0, t2 - t1, job.ms);
 	if (r >= 0)
@@ -3388,7 +3384,7 @@ static void *cache_job(void *p)
 	_cleanup_close_ int fd = -EBADF;
 	struct stat st;
 
-	j->r = j->o->cache_built ? 0 : state_build(j->d, &j->o->buf[F_CACHE]);
+	j->r = state_build(j->d, &j->o->buf[F_CACHE]);
 	if (j->r >= 0)
 		j->r = state_finish(j->d, j->o->st, &j->o->buf[F_CACHE]);
 	if (j->r >= 0)
@@ -4008,21 +4004,25 @@ static int fast_list(Fast *f, int fd, const char *prefix)
 typedef struct DirCheck {
 	const State *S;
 	int dfd;
-	uint32_t from, to;
+	uint32_t next, to; /* next: the first not taken yet, by either thread */
 	struct stat *st; /* st_mode 0: gone */
 } DirCheck;
 
+/* Stats the directories, taking them a batch at a time: the thread started for it and the
+ * one that started it, once its own work is done, share them. */
 static void *dir_check(void *p)
 {
 	DirCheck *c = p;
+	uint32_t i, end;
 
-	for (uint32_t i = c->from; i < c->to; i++) {
-		const char *rel = state_str(c->S, c->S->dirs[i].path);
+	while ((i = __atomic_fetch_add(&c->next, 32, __ATOMIC_RELAXED)) < c->to)
+		for (end = i + 32 < c->to ? i + 32 : c->to; i < end; i++) {
+			const char *rel = state_str(c->S, c->S->dirs[i].path);
 
-		if (fstatat(c->dfd, rel[0] ? rel : ".", &c->st[i], 0) < 0 ||
-		    !S_ISDIR(c->st[i].st_mode))
-			c->st[i].st_mode = 0;
-	}
+			if (fstatat(c->dfd, rel[0] ? rel : ".", &c->st[i], 0) < 0 ||
+			    !S_ISDIR(c->st[i].st_mode))
+				c->st[i].st_mode = 0;
+		}
 	return NULL;
 }
 
@@ -4353,8 +4353,10 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 			if (mod_read(d, m, true) < 0)
 				skip = "a module cannot be read";
 		}
-		if (threaded)
+		if (threaded) {
+			(void)dir_check(&all);
 			pthread_join(thread, NULL);
+		}
 		if (skip)
 			return fast_skip(skip);
 	}
