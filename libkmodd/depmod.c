@@ -3367,8 +3367,12 @@ static void output_flush(Depmod *d, Output *o, int f)
 /* The cache goes last, after the commit and not synced: it names the index files it belongs
  * to and checks itself, so a lost, torn or stale one only makes the next update read the
  * whole tree; its writeback does not delay the indexes'. */
-/* The cache is written beside the commit (it needs only the new files' identity) and put in
- * place after it. */
+/* The cache is written beside the commit (it needs only the new files' identity), over the
+ * previous one in place: a cache is never synced, and one that is torn, stale or describes
+ * files that were not published fails its checksum or its fingerprints, and the next update
+ * reads the tree. Written in place, the previous cache's blocks are neither freed nor
+ * allocated anew (on a file system with online discard, freeing them waits for the disk).
+ * Only an update holding the tree's lock reads it, and this one is done reading it. */
 typedef struct CacheJob {
 	Depmod *d;
 	Output *o;
@@ -3381,14 +3385,22 @@ typedef struct CacheJob {
 static void *cache_job(void *p)
 {
 	CacheJob *j = p;
+	KBuf *b = &j->o->buf[F_CACHE];
 	_cleanup_close_ int fd = -EBADF;
-	struct stat st;
 
-	j->r = state_build(j->d, &j->o->buf[F_CACHE]);
+	j->r = state_build(j->d, b);
 	if (j->r >= 0)
-		j->r = state_finish(j->d, j->o->st, &j->o->buf[F_CACHE]);
-	if (j->r >= 0)
-		j->r = write_tmp(j->dfd, F_CACHE, &j->o->buf[F_CACHE], &st, &fd);
+		j->r = state_finish(j->d, j->o->st, b);
+	if (j->r < 0)
+		return NULL;
+	fd = openat(j->dfd, CACHE_NAME, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		j->r = negative_errno();
+		return NULL;
+	}
+	j->r = write_all(fd, b->data, b->size);
+	if (j->r >= 0 && ftruncate(fd, (off_t)b->size) < 0)
+		j->r = negative_errno();
 	return NULL;
 }
 
@@ -3407,28 +3419,20 @@ static int cache_wait(CacheJob *j)
 	return j->r;
 }
 
-/* The update failed after the cache job started: its temporary goes. */
+/* The update failed after the cache job started: the cache, written for files that are not
+ * published, goes. */
 static void cache_drop(CacheJob *j)
 {
-	_cleanup_free_ char *t = tmp_name(F_CACHE);
-
 	(void)cache_wait(j);
-	if (t && j->dfd >= 0)
-		(void)unlinkat(j->dfd, t, 0);
+	if (j->dfd >= 0)
+		(void)unlinkat(j->dfd, CACHE_NAME, 0);
 }
 
 static void publish_cache(CacheJob *j)
 {
-	_cleanup_free_ char *t = tmp_name(F_CACHE);
 	int r = cache_wait(j);
 
-	if (r >= 0 && !t)
-		r = -ENOMEM;
-	if (r >= 0 && renameat(j->dfd, t, j->dfd, CACHE_NAME) < 0)
-		r = negative_errno();
 	if (r < 0) {
-		if (t)
-			(void)unlinkat(j->dfd, t, 0);
 		(void)unlinkat(j->dfd, CACHE_NAME, 0);
 		log_debug("depmod: the cache was not written (%s); the next update reads the "
 			  "whole tree",
@@ -3537,13 +3541,16 @@ static int publish(Depmod *d, Output *o)
 
 		if (!o->present[f])
 			continue;
-		if (!t)
+		if (!t) {
+			cache_drop(&cache);
 			return -ENOMEM;
+		}
 		step();
 		if (renameat(dfd, t, dfd, file_names[f]) < 0) {
+			r = negative_errno();
 			cache_drop(&cache);
 			return report_error(
-				d->rep, negative_errno(), d->dir,
+				d->rep, r, d->dir,
 				"cannot rename %s into place; 'kmodctl depmod' will "
 				"finish the update",
 				t);
@@ -3551,15 +3558,16 @@ static int publish(Depmod *d, Output *o)
 	}
 	step();
 	if (fsync(dfd) < 0) {
+		r = negative_errno();
 		cache_drop(&cache);
-		return report_error(d->rep, negative_errno(), d->dir, "cannot fsync");
+		return report_error(d->rep, r, d->dir, "cannot fsync");
 	}
 	step();
 	/* no fsync needed: a journal that comes back finds every file already in place */
 	if (unlinkat(dfd, JOURNAL_NAME, 0) < 0) {
+		r = negative_errno();
 		cache_drop(&cache);
-		return report_error(d->rep, negative_errno(), d->dir,
-				    "cannot remove the journal");
+		return report_error(d->rep, r, d->dir, "cannot remove the journal");
 	}
 	if (d->rep)
 		d->rep->generation = d->generation;
@@ -3568,7 +3576,8 @@ static int publish(Depmod *d, Output *o)
 	return 0;
 
 fail:
-	(void)cache_wait(&cache);
+	if (cache.dfd >= 0)
+		cache_drop(&cache);
 	for (int f = 0; f < F_MAX; f++)
 		fds[f] = safe_close(fds[f]);
 	kbuf_done(&journal);
@@ -3847,6 +3856,8 @@ typedef struct Fast {
 	FastName *names;
 	size_t n_names;
 	Mod *pool;
+	size_t n_pool; /* kept here: the cache's header is overwritten when the new cache is
+			* written in place (cache_job) */
 	Mod **fresh; /* read now, owned */
 	size_t n_fresh;
 	Mod **probes; /* the added files, read while the directories were checked */
@@ -3869,8 +3880,8 @@ static void fast_done(Fast *f)
 		free(f->names[i].winner);
 	}
 	free(f->names);
-	if (f->pool && f->S.h)
-		for (uint32_t i = 0; i < f->S.h->n_mods; i++) {
+	if (f->pool)
+		for (size_t i = 0; i < f->n_pool; i++) {
 			free(f->pool[i].softdeps.v);
 			free(f->pool[i].aliases.v);
 			free(f->pool[i].deps);
@@ -4372,6 +4383,7 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 
 	/* the modules that stay, from the cache */
 	f.pool = calloc(n_old + 1, sizeof(Mod));
+	f.n_pool = f.pool ? n_old : 0;
 	f.fresh = calloc(f.n_names + 1, sizeof(Mod *));
 	d->array = calloc(n_old + f.n_names + 1, sizeof(Mod *));
 	if (!f.pool || !f.fresh || !d->array)
