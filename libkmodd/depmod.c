@@ -3318,24 +3318,32 @@ static void unlink_tmps(int dfd)
 }
 
 /* Does the file in place hold exactly b? Then it need not be written again. */
-static bool same_content(int dfd, const char *name, const KBuf *b, struct stat *ret_st)
+/* Whether file f in place holds b's bytes. The previous generation's mapping is compared when
+ * a fast update has one; else the file is read a piece at a time (no mapping: unmapping while
+ * other threads run costs every core a TLB flush). */
+static bool same_content(Depmod *d, int dfd, int f, const KBuf *b, struct stat *ret_st)
 {
-	_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	_cleanup_close_ int fd = openat(dfd, file_names[f], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct stat st;
-	void *p;
-	bool same;
+	bool same = true;
 
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    (size_t)st.st_size != b->size)
 		return false;
-	if (b->size == 0)
-		same = true;
+	if (d->prev && d->prev->data[f] && d->prev->size[f] == b->size)
+		same = memcmp(d->prev->data[f], b->data ?: "", b->size) == 0;
 	else {
-		p = mmap(NULL, b->size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (p == MAP_FAILED)
-			return false;
-		same = memcmp(p, b->data, b->size) == 0;
-		munmap(p, b->size);
+		char piece[65536];
+
+		for (size_t at = 0; same && at < b->size;) {
+			ssize_t n = pread(fd, piece, b->size - at < sizeof(piece) ? b->size - at : sizeof(piece),
+					  (off_t)at);
+
+			if (n <= 0)
+				return false;
+			same = memcmp(piece, b->data + at, (size_t)n) == 0;
+			at += (size_t)n;
+		}
 	}
 	if (same)
 		*ret_st = st;
@@ -3352,7 +3360,7 @@ static void output_flush(Depmod *d, Output *o, int f)
 		return;
 	o->fd[f] = -EBADF;
 	if (d->prev_size[f] == o->buf[f].size &&
-	    same_content(o->dfd, file_names[f], &o->buf[f], &o->st[f])) {
+	    same_content(d, o->dfd, f, &o->buf[f], &o->st[f])) {
 		o->present[f] = false;
 		o->flushed[f] = true;
 		return;
@@ -3476,7 +3484,7 @@ static int publish(Depmod *d, Output *o)
 	for (int f = 0; f < F_MAX; f++)
 		if (f != F_CACHE && !o->flushed[f] && o->present[f] &&
 		    d->prev_size[f] == o->buf[f].size &&
-		    same_content(dfd, file_names[f], &o->buf[f], &st[f]))
+		    same_content(d, dfd, f, &o->buf[f], &st[f]))
 			o->present[f] = false;
 	for (int f = 0; f < F_MAX; f++) {
 		if (f == F_CACHE || !o->present[f] || o->flushed[f])
