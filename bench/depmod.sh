@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Incremental depmod against kmod's full depmod, in one run on copies of the full 6.1.0-54 tree
 # (4,023 modules): `depmod -b ROOT KVER`, and `kmodctl depmod` adding one module (an override of
-# e1000 in updates/), adding 100 modules (overrides of in-tree modules), removing one; and the
-# publish protocol alone for the same bytes (build/bench/publish-floor).
+# e1000 in updates/; and e1000 new in updates/ of a tree without it, as a KMP adds a driver the
+# kernel package left out), adding 100 modules (overrides of in-tree modules), removing one; and
+# the publish protocol alone for the same bytes (build/bench/publish-floor).
 # Medians of hyperfine runs; the section "Incremental depmod" of bench/RESULTS.md is replaced.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,12 +27,24 @@ copy_tree() { # dest
 }
 copy_tree "$work/depmod"
 copy_tree "$work/kmodd"
+copy_tree "$work/new"
 R=$work/kmodd
 D=$R/lib/modules/$KVER
 SRC=$F/full-54/lib/modules/$KVER
 "$K" --root "$R" depmod --full "$KVER" 2>/dev/null # the symbol cache the updates start from
 
 E1000=kernel/drivers/net/ethernet/intel/e1000/e1000.ko
+# a tree without e1000 (hard links: the fixture stays as it is)
+RN=$work/new
+DN=$RN/lib/modules/$KVER
+rm -f "$DN/$E1000"
+"$K" --root "$RN" depmod --full "$KVER" 2>/dev/null
+mkdir -p "$DN/updates/new"
+cat >"$work/prep-new1.sh" <<EOF
+rm -f $DN/updates/new/e1000.ko
+$K --root $RN depmod $KVER --remove e1000 >/dev/null 2>&1 || true
+cp $SRC/$E1000 $DN/updates/new/e1000.ko
+EOF
 mkdir -p "$D/updates/one" "$D/updates/many"
 # 100 in-tree modules spread over the tree, as overrides in updates/many/
 awk -F: 'NR % 40 == 7 { print $1 }' "$SRC/modules.dep" | head -n 100 >"$work/hundred"
@@ -61,8 +74,10 @@ while read -r p; do add100+=" updates/many/${p##*/}"; done <"$work/hundred"
 hyperfine --warmup 1 --runs "$RUNS" --export-json "$work/full.json" \
 	-n "depmod (kmod 30, full)" "depmod -b $work/depmod $KVER" >&2
 hyperfine --warmup 1 --runs "$RUNS" --export-json "$work/inc.json" \
-	-n "kmodctl depmod --add (1 module)" --prepare "bash $work/prep-add1.sh" \
+	-n "kmodctl depmod --add (1 module, overriding an in-tree one)" --prepare "bash $work/prep-add1.sh" \
 	"$K --root $R depmod $KVER --add updates/one/e1000.ko" \
+	-n "kmodctl depmod --add (1 module, new to the tree)" --prepare "bash $work/prep-new1.sh" \
+	"$K --root $RN depmod $KVER --add updates/new/e1000.ko" \
 	-n "kmodctl depmod --remove (1 module)" --prepare "bash $work/prep-rm1.sh" \
 	"$K --root $R depmod $KVER --remove e1000" \
 	-n "kmodctl depmod --add (100 modules)" --prepare "bash $work/prep-add100.sh" \
@@ -112,12 +127,13 @@ if phases:
     print("row is that protocol alone (bench/publish-floor.c: the same file sizes written, synced,")
     print("journaled and renamed by a program that reads and computes nothing): the I/O floor of an")
     print("update on this disk, process start included.")
-one = [r for r in inc if "(1 module)" in r["command"] and "--add" in r["command"]]
+one = [r for r in inc if "(1 module" in r["command"] and "--add" in r["command"]]
 floor = [r for r in inc if r["command"].startswith("publish protocol")]
 if one:
-    ratio = fm / (statistics.median(one[0]["times"]) * 1000)
-    print("\nTarget: at least 50x faster than full depmod for one module (%.1f ms here): %s (%.1fx)." %
-          (fm / 50, "reached" if ratio >= 50 else "not reached", ratio))
+    ratios = [(r["command"], fm / (statistics.median(r["times"]) * 1000)) for r in one]
+    print("\nTarget: at least 50x faster than full depmod for one module (%.1f ms here): %s (%s)." %
+          (fm / 50, "reached" if min(v for _, v in ratios) >= 50 else "not reached",
+           ", ".join("%.1fx %s" % (v, c[c.index("(1 module") + 10:-1].strip()) for c, v in ratios)))
     if floor:
         fl = statistics.median(floor[0]["times"]) * 1000
         print("The publish protocol alone takes %.1f ms (%.0f%% of that budget)." % (fl, 100 * fl / (fm / 50)))

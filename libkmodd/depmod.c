@@ -339,33 +339,75 @@ static void output_done(Output *o)
 		munmap(o->region, o->region_size);
 }
 
+static size_t max_size(size_t a, size_t b)
+{
+	return a > b ? a : b;
+}
+
 /* Room for each file about its previous size, in one region: growing megabytes by doubling
- * copies them, and every fresh page is cleared, so the buffers are packed together (a few
- * huge pages, not one or two for each). */
+ * copies them, and every fresh page is cleared (a huge page at a time), so the buffers are
+ * packed together, and a buffer whose file is written out passes its room on: modules.alias
+ * to modules.alias.bin (the alias thread builds one after the other), modules.dep.bin to
+ * modules.symbols.bin, and the whole region to the cache, built once every index is written
+ * (output_pass, output_pass_all). */
 static int output_room(Depmod *d, Output *o)
 {
+	static const int order[] = { F_ALIAS, F_DEP, F_DEP_BIN, F_SYMBOLS, F_SOFTDEP, F_DEVNAME,
+				     F_BUILTIN_BIN, F_BUILTIN_ALIAS_BIN };
 	size_t cap[F_MAX] = {}, total = 0;
 	char *p;
 
+	_Static_assert(ELEMENTSOF(order) == F_MAX - 3, "every file but the three that wait");
 	for (int f = 0; f < F_MAX; f++) {
 		size_t was = f == F_CACHE ? d->prev_cache_size : d->prev_size[f];
 
-		if (was == 0 || o->buf[f].allocated > 0)
-			continue;
-		cap[f] = (was + was / 32 + 65536 + 63) & ~(size_t)63;
-		total += cap[f];
+		if (was > 0)
+			cap[f] = (was + was / 32 + 65536 + 63) & ~(size_t)63;
 	}
+	cap[F_ALIAS] = max_size(cap[F_ALIAS], cap[F_ALIAS_BIN]);
+	cap[F_DEP_BIN] = max_size(cap[F_DEP_BIN], cap[F_SYMBOLS_BIN]);
+	for (size_t i = 0; i < ELEMENTSOF(order); i++)
+		if (o->buf[order[i]].allocated == 0)
+			total += cap[order[i]];
 	if (total == 0)
 		return 0;
-	if (kbuf_region(total, &o->region, &o->region_size) < 0)
+	if (kbuf_region(max_size(total, cap[F_CACHE]), &o->region, &o->region_size) < 0)
 		return -ENOMEM;
 	p = o->region;
-	for (int f = 0; f < F_MAX; f++)
-		if (cap[f] > 0) {
+	for (size_t i = 0; i < ELEMENTSOF(order); i++) {
+		int f = order[i];
+
+		if (cap[f] > 0 && o->buf[f].allocated == 0) {
 			o->buf[f] = (KBuf){ .data = p, .allocated = cap[f], .borrowed = true };
 			p += cap[f];
 		}
+	}
 	return 0;
+}
+
+/* Gives to's buffer the room of from's, whose file is written out: from's bytes are needed
+ * no more, only their number (for the journal). */
+static void output_pass(Output *o, int from, int to)
+{
+	KBuf *a = &o->buf[from], *b = &o->buf[to];
+
+	if (!o->flushed[from] || !a->borrowed || b->size > 0 || b->allocated > 0)
+		return;
+	*b = (KBuf){ .data = a->data, .allocated = a->allocated, .borrowed = true };
+	b->data[0] = 0;
+	*a = (KBuf){ .size = a->size };
+}
+
+/* Gives the cache the whole region: every index is written out (publish). */
+static void output_pass_all(Output *o)
+{
+	if (!o->region || o->buf[F_CACHE].allocated > 0)
+		return;
+	for (int f = 0; f < F_MAX; f++)
+		if (o->buf[f].borrowed)
+			o->buf[f] = (KBuf){ .size = o->buf[f].size };
+	o->buf[F_CACHE] = (KBuf){ .data = o->region, .allocated = o->region_size, .borrowed = true };
+	o->buf[F_CACHE].data[0] = 0;
 }
 
 static void phase(const char *what)
@@ -2363,6 +2405,7 @@ static void *alias_job(void *p)
 	output_flush(j->d, j->o, F_ALIAS);
 	output_flush(j->d, j->o, F_SOFTDEP);
 	output_flush(j->d, j->o, F_DEVNAME);
+	output_pass(j->o, F_ALIAS, F_ALIAS_BIN);
 	j->r = write_alias_bin(j->d, j->o);
 	if (j->r >= 0)
 		output_flush(j->d, j->o, F_ALIAS_BIN);
@@ -2400,6 +2443,7 @@ static int write_outputs(Depmod *d, Output *o)
 		r = write_dep_bin(d, o);
 	if (r >= 0)
 		output_flush(d, o, F_DEP_BIN);
+	output_pass(o, F_DEP_BIN, F_SYMBOLS_BIN);
 	t1 = mono_ms();
 	if (r >= 0)
 		r = write_symbols(d, o);
@@ -3498,6 +3542,7 @@ static int publish(Depmod *d, Output *o)
 	}
 	phase("publish: write");
 	cache.dfd = dfd;
+	output_pass_all(o);
 	cache_start(&cache);
 	/* the indexes must be on disk before the journal commits them */
 	for (int f = 0; f < F_MAX; f++) {

@@ -18,7 +18,8 @@
  * mtime of every directory of the tree; the module files that lost to a higher-priority one;
  * the identity (inode, size, mtime) of the index files, modules.order and depmod.d it belongs
  * to; a checksum. An update with a matching cache lists again only the directories whose mtime
- * changed, reads (through libkmod) the changed modules only, takes the others from the cache,
+ * changed, reads the changed modules only (modelf; libkmod, loaded then, for compressed ones),
+ * takes the others from the cache,
  * copies their lines and patches the .bin tries (kmod_index_patch()). Where that cannot decide
  * (two files of one module at the same priority, an error to report), the general update parses
  * modules.alias and .softdep and recomputes everything in memory. When the indexes are missing,
@@ -28,8 +29,9 @@
  * Publishing: every file of the new generation is written to <moddir>/.kmodd-tmp.<name> and
  * fsynced; a journal <moddir>/.kmodd-depmod.journal (names, sizes) is put in place
  * atomically; the files are renamed over the old ones, dependency and symbol indexes first,
- * the alias indexes last; the directory is fsynced; the journal is removed; then the cache is
- * put in place, not synced (it checks itself: a lost one means one full build).
+ * the alias indexes last; the directory is fsynced; the journal is removed. The cache is built
+ * and written beside the commit, over the previous one in place, not synced: it checks itself
+ * (checksum, fingerprints), and a lost, torn or stale one means one full build.
  * depmod_recover() finishes a publish whose journal exists and removes every temporary file,
  * so after any crash the directory holds the old or the new generation, complete. */
 

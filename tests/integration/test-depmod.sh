@@ -86,6 +86,22 @@ out=$("$KMODCTL" --root "$T" depmod --add "$D/updates/stp.ko" 2>&1)
 if echo "$out" | grep -q "Rebuilt"; then fail incremental-after-cache "$out"; else pass incremental-after-cache; fi
 same_as_depmod incremental-after-cache-identical "$T" "$KVER54"
 
+# a torn cache (it is written in place and never synced): the next update reads the tree and
+# says so, and the one after it is incremental again
+dd if=/dev/zero of="$D/.kmodd-depmod.cache" bs=4096 seek=3 count=1 conv=notrunc status=none
+cp "$KSRC/drivers/net/dummy.ko" "$D/updates/"
+out=$("$KMODCTL" --root "$T" depmod --add updates/dummy.ko 2>&1)
+if echo "$out" | grep -q "Rebuilt all indexes.*no kmodd symbol cache"; then
+	pass torn-cache-says-so
+else
+	fail torn-cache-says-so "$out"
+fi
+same_as_depmod torn-cache "$T" "$KVER54"
+rm -f "$D/updates/dummy.ko"
+out=$("$KMODCTL" --root "$T" depmod --remove dummy 2>&1)
+if echo "$out" | grep -q "Rebuilt"; then fail after-torn-cache-incremental "$out"; else pass after-torn-cache-incremental; fi
+same_as_depmod after-torn-cache-identical "$T" "$KVER54"
+
 # compressed modules: libkmod reads them (loaded for them alone)
 xz -c "$KSRC/net/llc/llc.ko" >"$D/updates/llc.ko.xz"
 zstd -q -c "$KSRC/drivers/net/mii.ko" >"$D/updates/mii.ko.zst"
