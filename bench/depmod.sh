@@ -4,13 +4,15 @@
 # e1000 in updates/; and e1000 new in updates/ of a tree without it, as a KMP adds a driver the
 # kernel package left out), adding 100 modules (overrides of in-tree modules), removing one; and
 # the publish protocol alone for the same bytes (build/bench/publish-floor).
-# Medians of hyperfine runs; the section "Incremental depmod" of bench/RESULTS.md is replaced.
+# Medians of hyperfine runs; each preparation (the update that undoes the last one) ends with
+# sync, so that its writeback does not run into the run measured. The section "Incremental
+# depmod" of bench/RESULTS.md is replaced.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 F=$(bash "$here/scripts/fixtures.sh")
 K=$here/build/kmodctl/kmodctl
 KVER=6.1.0-54-amd64
-RUNS=${RUNS:-15}
+RUNS=${RUNS:-30}
 results=${RESULTS:-$here/bench/RESULTS.md}
 work=$(mktemp -d /tmp/kmodd-bench-depmod.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -44,6 +46,7 @@ cat >"$work/prep-new1.sh" <<EOF
 rm -f $DN/updates/new/e1000.ko
 $K --root $RN depmod $KVER --remove e1000 >/dev/null 2>&1 || true
 cp $SRC/$E1000 $DN/updates/new/e1000.ko
+sync
 EOF
 mkdir -p "$D/updates/one" "$D/updates/many"
 # 100 in-tree modules spread over the tree, as overrides in updates/many/
@@ -52,11 +55,13 @@ cat >"$work/prep-add1.sh" <<EOF
 rm -f $D/updates/one/e1000.ko
 $K --root $R depmod $KVER --remove e1000 >/dev/null 2>&1 || true
 cp $SRC/$E1000 $D/updates/one/e1000.ko
+sync
 EOF
 cat >"$work/prep-rm1.sh" <<EOF
 cp $SRC/$E1000 $D/updates/one/e1000.ko
 $K --root $R depmod $KVER --add updates/one/e1000.ko >/dev/null 2>&1
 rm -f $D/updates/one/e1000.ko
+sync
 EOF
 {
 	echo "if [ -e $work/hundred.added ]; then"
@@ -67,6 +72,7 @@ EOF
 	echo "fi"
 	while read -r p; do echo "cp $SRC/$p $D/updates/many/"; done <"$work/hundred"
 	echo "touch $work/hundred.added"
+	echo "sync"
 } >"$work/prep-add100.sh"
 add100="$K --root $R depmod $KVER --add"
 while read -r p; do add100+=" updates/many/${p##*/}"; done <"$work/hundred"
