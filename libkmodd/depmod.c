@@ -2093,6 +2093,7 @@ static int write_symbols_bin(Depmod *d, Output *o, Mod **owner)
 static int write_symbols_bin_patch(Depmod *d, Output *o, Mod **owner, const int32_t *old_owner);
 static const int32_t *prev_owners(Depmod *d);
 static bool symbol_owners_same(const Depmod *d, Mod **owner, const int32_t *old_owner);
+static bool symbol_owners_stay(const Depmod *d, Mod **owner, const int32_t *old_owner);
 
 static int write_symbols(Depmod *d, Output *o)
 {
@@ -2117,6 +2118,13 @@ static int write_symbols(Depmod *d, Output *o)
 		r = write_symbols_text(d, o, owner);
 		if (r < 0)
 			return r;
+	}
+	/* nor does modules.symbols.bin when, besides, every owner is the same module at the same
+	 * place in the order (its priority): a module added after the others, exporting nothing
+	 * that was not exported already */
+	if (o->keep[F_SYMBOLS] && symbol_owners_stay(d, owner, old_owner)) {
+		o->keep[F_SYMBOLS_BIN] = true;
+		return 0;
 	}
 	return write_symbols_bin_patch(d, o, owner, old_owner);
 }
@@ -2225,6 +2233,24 @@ static bool symbol_owners_same(const Depmod *d, Mod **owner, const int32_t *old_
 		const Mod *was = old_owner[id] >= 0 ? &P->mods[old_owner[id]] : NULL;
 
 		if (!was != !owner[id] || (was && was != owner[id] && !streq(was->name, owner[id]->name)))
+			return false;
+	}
+	return true;
+}
+
+static bool symbol_owners_stay(const Depmod *d, Mod **owner, const int32_t *old_owner)
+{
+	const Prev *P = d->prev;
+
+	for (size_t id = 0; id < d->n_syms; id++) {
+		int32_t oi = old_owner[id];
+
+		if (oi < 0) {
+			if (owner[id])
+				return false;
+			continue;
+		}
+		if (owner[id] != &P->mods[oi] || P->dropped[oi] || owner[id]->idx != (unsigned)oi)
 			return false;
 	}
 	return true;

@@ -29,6 +29,12 @@ mapfile -t ALL < <(cut -d: -f1 "$FIX/lib/modules/$KVER/modules.dep")
 mapfile -t NEEDED < <(cut -d: -f2 "$FIX/lib/modules/$KVER/modules.dep" | tr ' ' '\n' | sed '/^$/d' |
 	sort | uniq -c | sort -rn | awk '$1 >= 2 { print $2 }' | head -300)
 mapfile -t CHAINS < <(awk -F: 'split($2, a, " ") >= 2 { print $1 }' "$FIX/lib/modules/$KVER/modules.dep")
+# modules that export nothing: added under a new name, they come after every other module and
+# change no symbol's owner (modules.symbols and its .bin stay as they are)
+mapfile -t LEAVES < <(awk 'NR == FNR { if ($1 == "alias") own[$3] = 1; next }
+	{ p = $1; sub(/:$/, "", p); b = p; sub(/.*\//, "", b); sub(/\..*/, "", b); gsub(/-/, "_", b)
+	  if (!(b in own)) print p }' "$FIX/lib/modules/$KVER/modules.symbols" \
+	<(cut -d: -f1 "$FIX/lib/modules/$KVER/modules.dep"))
 
 name_of() { local b=${1##*/}; b=${b%%.*}; echo "${b//-/_}"; }
 pick() { local -n arr=$1; echo "${arr[RANDOM % ${#arr[@]}]}"; }
@@ -66,6 +72,19 @@ op_dup_exporter() { # a library under a second name: two exporters of the same s
 	[ -n "${ADDED[$n]:-}" ] && return 1
 	up=updates/dup/$n.ko
 	mkdir -p "$D/updates/dup"
+	cp "$FIX/lib/modules/$KVER/$rel" "$D/$up"
+	ADDED[$n]=$up
+	ARGS+=(--add "$up")
+	CHANGED+=("$n")
+}
+
+op_new_leaf() { # a module that exports nothing, new to the tree (as a KMP adds a driver)
+	local rel n up
+	rel=$(pick LEAVES)
+	n=kmodd_new_$(name_of "$rel")
+	[ -n "${ADDED[$n]:-}" ] && return 1
+	up=updates/new/$n.ko
+	mkdir -p "$D/updates/new"
 	cp "$FIX/lib/modules/$KVER/$rel" "$D/$up"
 	ADDED[$n]=$up
 	ARGS+=(--add "$up")
@@ -141,7 +160,7 @@ for ((step = 1; step <= STEPS; step++)); do
 	ARGS=()
 	CHANGED=()
 	while [ ${#ARGS[@]} -eq 0 ]; do
-		case $((RANDOM % 10)) in
+		case $((RANDOM % 11)) in
 		0 | 1) op_override "$(pick ALL)" || true ;;
 		2) op_chain ;;
 		3) op_override "$(pick NEEDED)" || true ;;
@@ -150,6 +169,7 @@ for ((step = 1; step <= STEPS; step++)); do
 		7) op_restore || true ;;
 		8) op_dup_exporter || true ;;
 		9) op_override "$(pick ALL)" || true; op_remove_added || true ;;
+		10) op_new_leaf || true ;;
 		esac
 	done
 	if ! out=$("$KMODCTL" --verbose --root "$T" depmod "$KVER" "${ARGS[@]}" 2>&1); then
