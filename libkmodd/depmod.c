@@ -1195,6 +1195,15 @@ static int kmodlib_ctx(Depmod *d)
 
 #define kmodlib_foreach(l, list) for (l = list; l; l = kmodlib.list_next(list, l))
 
+/* Interns the symbol name and appends its id to ids. */
+static int ids_append_symbol(Depmod *d, uint32_t **ids, size_t *n, size_t *alloc, const char *name)
+{
+	uint32_t id;
+	int r = sym_intern(d, name, &id);
+
+	return r < 0 ? r : ids_append(ids, n, alloc, id);
+}
+
 /* m's aliases, softdeps, exports and needs, through libkmod. */
 static int mod_read_kmod(Depmod *d, Mod *m, const char *abs, bool strict)
 {
@@ -1239,22 +1248,18 @@ static int mod_read_kmod(Depmod *d, Mod *m, const char *abs, bool strict)
 
 	if (kmodlib.get_symbols(km, &syms) >= 0)
 		kmodlib_foreach(l, syms) {
-			uint32_t id;
-
-			r = sym_intern(d, kmodlib.symbol_get_symbol(l), &id);
-			if (r < 0 ||
-			    (r = ids_append(&m->exports, &m->n_exports, &alloc, id)) < 0)
+			r = ids_append_symbol(d, &m->exports, &m->n_exports, &alloc,
+					      kmodlib.symbol_get_symbol(l));
+			if (r < 0)
 				goto finish;
 		}
 
 	alloc = 0;
 	if (kmodlib.get_dependency_symbols(km, &deps) >= 0)
 		kmodlib_foreach(l, deps) {
-			uint32_t id;
-
-			r = sym_intern(d, kmodlib.dependency_symbol_get_symbol(l), &id);
-			if (r < 0 ||
-			    (r = ids_append(&m->needs, &m->n_needs, &alloc, id)) < 0)
+			r = ids_append_symbol(d, &m->needs, &m->n_needs, &alloc,
+					      kmodlib.dependency_symbol_get_symbol(l));
+			if (r < 0)
 				goto finish;
 		}
 	r = 0;
@@ -1296,23 +1301,19 @@ static int read_info(const char *key, size_t key_len, const char *value, void *u
 static int read_export(const char *name, void *u)
 {
 	ModRead *x = u;
-	uint32_t id;
-	int r = sym_intern(x->d, name, &id);
 
-	if (r >= 0)
-		r = ids_append(&x->m->exports, &x->m->n_exports, &x->alloc, id);
-	return r < 0 ? -ENOMEM : 0;
+	return ids_append_symbol(x->d, &x->m->exports, &x->m->n_exports, &x->alloc, name) < 0 ?
+		       -ENOMEM :
+		       0;
 }
 
 static int read_need(const char *name, uint64_t crc, char bind, void *u)
 {
 	ModRead *x = u;
-	uint32_t id;
-	int r = sym_intern(x->d, name, &id);
 
-	if (r >= 0)
-		r = ids_append(&x->m->needs, &x->m->n_needs, &x->alloc, id);
-	return r < 0 ? -ENOMEM : 0;
+	return ids_append_symbol(x->d, &x->m->needs, &x->m->n_needs, &x->alloc, name) < 0 ?
+		       -ENOMEM :
+		       0;
 }
 
 /* m's aliases, softdeps, exports and needs: what libkmod lists, read by modelf, or by
@@ -3387,7 +3388,6 @@ static void unlink_tmps(int dfd)
 	(void)unlinkat(dfd, JOURNAL_NEW, 0);
 }
 
-/* Does the file in place hold exactly b? Then it need not be written again. */
 /* Whether file f in place holds b's bytes. The previous generation's mapping is compared when
  * a fast update has one; else the file is read a piece at a time (no mapping: unmapping while
  * other threads run costs every core a TLB flush). */
@@ -3442,9 +3442,6 @@ static void output_flush(Depmod *d, Output *o, int f)
 	o->flushed[f] = true;
 }
 
-/* The cache goes last, after the commit and not synced: it names the index files it belongs
- * to and checks itself, so a lost, torn or stale one only makes the next update read the
- * whole tree; its writeback does not delay the indexes'. */
 /* The cache is written beside the commit (it needs only the new files' identity), over the
  * previous one in place: a cache is never synced, and one that is torn, stale or describes
  * files that were not published fails its checksum or its fingerprints, and the next update
@@ -3655,8 +3652,7 @@ static int publish(Depmod *d, Output *o)
 	return 0;
 
 fail:
-	if (cache.dfd >= 0)
-		cache_drop(&cache);
+	cache_drop(&cache);
 	for (int f = 0; f < F_MAX; f++)
 		fds[f] = safe_close(fds[f]);
 	kbuf_done(&journal);

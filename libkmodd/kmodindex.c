@@ -12,6 +12,14 @@
 #define INDEX_NODE_FLAGS 0xF0000000u
 #define INDEX_NODE_MASK 0x0FFFFFFFu
 
+static void put_be32_at(unsigned char *w, uint32_t v)
+{
+	w[0] = v >> 24;
+	w[1] = v >> 16;
+	w[2] = v >> 8;
+	w[3] = v;
+}
+
 #define KBUF_BIG ((size_t)512 << 10)
 #define KBUF_HUGE ((size_t)2 << 20)
 
@@ -121,8 +129,9 @@ int kbuf_putc(KBuf *b, char c)
 
 int kbuf_put_be32(KBuf *b, uint32_t v)
 {
-	unsigned char c[4] = { v >> 24, v >> 16, v >> 8, v };
+	unsigned char c[4];
 
+	put_be32_at(c, v);
 	return kbuf_put(b, c, 4);
 }
 
@@ -364,7 +373,6 @@ int kmod_index_write(KmodIndex *idx, KBuf *out)
 {
 	size_t start = out->size;
 	uint32_t root = 0;
-	unsigned char *h;
 	int r;
 
 	_cleanup_free_ Entry *tmp = malloc((idx->n_entries + 1) * sizeof(Entry));
@@ -395,11 +403,7 @@ int kmod_index_write(KmodIndex *idx, KBuf *out)
 	if (r < 0)
 		return r;
 
-	h = (unsigned char *)out->data + start + 8;
-	h[0] = root >> 24;
-	h[1] = root >> 16;
-	h[2] = root >> 8;
-	h[3] = root;
+	put_be32_at((unsigned char *)out->data + start + 8, root);
 	return 0;
 }
 
@@ -600,7 +604,7 @@ int kmod_index_lookup(const void *data, size_t size, const char *key,
 		r = node_parse(d, size, off, &n, &why);
 		if (r < 0)
 			return r;
-		pl = strlen(n.prefix);
+		pl = n.prefix_len;
 		if (strncmp(key + i, n.prefix, pl) != 0)
 			return 0;
 		i += pl;
@@ -747,7 +751,7 @@ static int patch_collect(Patch *P, uint32_t off, size_t pos, unsigned depth, Kmo
 	r = node_parse(P->d, P->size, off, &n, &why);
 	if (r < 0)
 		return r;
-	pl = strlen(n.prefix);
+	pl = n.prefix_len;
 	r = key_reserve(P, pos + pl + 2);
 	if (r < 0)
 		return r;
@@ -814,14 +818,6 @@ static int patch_rebuild(Patch *P, uint32_t off, size_t pos, size_t lo, size_t h
 		return 0;
 	}
 	return patch_write_entries(P, idx->entries, idx->n_entries, pos, root, ret);
-}
-
-static void put_be32_at(unsigned char *w, uint32_t v)
-{
-	w[0] = v >> 24;
-	w[1] = v >> 16;
-	w[2] = v >> 8;
-	w[3] = v;
 }
 
 /* The subtree at off, below which nothing is added: the same nodes with their new offsets
@@ -960,7 +956,7 @@ static int patch_node(Patch *P, uint32_t off, size_t pos, size_t lo, size_t hi, 
 	r = node_parse(P->d, P->size, off, &n, &why);
 	if (r < 0)
 		return r;
-	pl = strlen(n.prefix);
+	pl = n.prefix_len;
 	q = pos + pl;
 	r = key_reserve(P, q + 2);
 	if (r < 0)
@@ -1067,30 +1063,18 @@ static int patch_node(Patch *P, uint32_t off, size_t pos, size_t lo, size_t hi, 
 			*w++ = (unsigned char)first;
 			*w++ = (unsigned char)last;
 			for (unsigned c = first; c <= last; c++) {
-				uint32_t v = child_offs[c];
-
-				w[0] = v >> 24;
-				w[1] = v >> 16;
-				w[2] = v >> 8;
-				w[3] = v;
+				put_be32_at(w, child_offs[c]);
 				w += 4;
 			}
 			offset |= INDEX_NODE_CHILDS;
 		}
 		if (n_vals > 0) {
-			w[0] = (unsigned char)(n_vals >> 24);
-			w[1] = (unsigned char)(n_vals >> 16);
-			w[2] = (unsigned char)(n_vals >> 8);
-			w[3] = (unsigned char)n_vals;
+			put_be32_at(w, (uint32_t)n_vals);
 			w += 4;
 			for (size_t i = 0; i < n_vals; i++) {
-				uint32_t v = P->vals[i].prio;
 				size_t l = strlen(P->vals[i].value) + 1;
 
-				w[0] = v >> 24;
-				w[1] = v >> 16;
-				w[2] = v >> 8;
-				w[3] = v;
+				put_be32_at(w, P->vals[i].prio);
 				memcpy(w + 4, P->vals[i].value, l);
 				w += 4 + l;
 			}
@@ -1115,7 +1099,6 @@ int kmod_index_patch(const void *old, size_t old_size, const uint32_t *remap, si
 	};
 	const char *why;
 	uint32_t root = 0;
-	unsigned char *h;
 	int r;
 
 	if (out->size != 0)
@@ -1145,10 +1128,6 @@ int kmod_index_patch(const void *old, size_t old_size, const uint32_t *remap, si
 		out->size = 0;
 		return r;
 	}
-	h = (unsigned char *)out->data + 8;
-	h[0] = root >> 24;
-	h[1] = root >> 16;
-	h[2] = root >> 8;
-	h[3] = root;
+	put_be32_at((unsigned char *)out->data + 8, root);
 	return 0;
 }

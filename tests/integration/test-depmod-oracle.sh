@@ -65,31 +65,24 @@ op_chain() {
 	done
 }
 
-op_dup_exporter() { # a library under a second name: two exporters of the same symbols
+op_add_copy() { # list prefix dir: a module of list added as updates/dir/<prefix><name>.ko
 	local rel n up
-	rel=$(pick NEEDED)
-	n=kmodd_dup_$(name_of "$rel")
+	rel=$(pick "$1")
+	n=$2$(name_of "$rel")
 	[ -n "${ADDED[$n]:-}" ] && return 1
-	up=updates/dup/$n.ko
-	mkdir -p "$D/updates/dup"
+	up=updates/$3/$n.ko
+	mkdir -p "$D/updates/$3"
 	cp "$FIX/lib/modules/$KVER/$rel" "$D/$up"
 	ADDED[$n]=$up
 	ARGS+=(--add "$up")
 	CHANGED+=("$n")
 }
 
-op_new_leaf() { # a module that exports nothing, new to the tree (as a KMP adds a driver)
-	local rel n up
-	rel=$(pick LEAVES)
-	n=kmodd_new_$(name_of "$rel")
-	[ -n "${ADDED[$n]:-}" ] && return 1
-	up=updates/new/$n.ko
-	mkdir -p "$D/updates/new"
-	cp "$FIX/lib/modules/$KVER/$rel" "$D/$up"
-	ADDED[$n]=$up
-	ARGS+=(--add "$up")
-	CHANGED+=("$n")
-}
+# a library under a second name: two exporters of the same symbols
+op_dup_exporter() { op_add_copy NEEDED kmodd_dup_ dup; }
+
+# a module that exports nothing, new to the tree (as a KMP adds a driver)
+op_new_leaf() { op_add_copy LEAVES kmodd_new_ new; }
 
 op_remove_added() {
 	local n
