@@ -7,6 +7,8 @@
 #include <limits.h>
 #include <pthread.h>
 #include <regex.h>
+#include <signal.h>
+#include <stdio.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -25,9 +27,14 @@
 
 #define CACHE_NAME ".kmodd-depmod.cache"
 #define JOURNAL_NAME ".kmodd-depmod.journal"
+#define JOURNAL_MAGIC "kmodd-depmod-journal 2"
+#define JOURNAL_SIZE 4096
+#define SPARE_PREFIX ".kmodd-spare."
+/* version 1 published through temporaries and a journal that existed only during the publish;
+ * recovery still finishes such a publish */
 #define JOURNAL_NEW ".kmodd-depmod.journal.new"
 #define TMP_PREFIX ".kmodd-tmp."
-#define JOURNAL_MAGIC "kmodd-depmod-journal 1"
+#define JOURNAL_MAGIC_V1 "kmodd-depmod-journal 1"
 
 /* The compressions Debian's kmod 30 depmod indexes (built without zlib). */
 static const char *const kmod_exts[] = { ".ko", ".ko.xz", ".ko.zst", NULL };
@@ -197,9 +204,11 @@ typedef struct Depmod {
 typedef struct Output {
 	KBuf buf[F_MAX];
 	bool present[F_MAX];
-	/* files written to their temporaries as soon as they were built (each by the thread
-	 * that built it), their descriptors for the sync, and their identity */
+	/* files written to their spares as soon as they were built (each by the thread that
+	 * built it), their descriptors for the sync, and their identity */
 	bool flushed[F_MAX];
+	bool spare[F_MAX]; /* this update wrote to the spare */
+	bool fresh[F_MAX]; /* the spare is a new directory entry */
 	int fd[F_MAX];
 	int err[F_MAX];
 	struct stat st[F_MAX];
@@ -2441,7 +2450,7 @@ finish:
 	return NULL;
 }
 
-static void unlink_tmps(int dfd);
+static void drop_spares(Output *o, int dfd);
 static int state_build(Depmod *d, KBuf *out);
 
 /* Builds the indexes, two threads, each writing what it built to its temporary at once. */
@@ -2453,7 +2462,7 @@ static int write_outputs(Depmod *d, Output *o)
 	double t0 = mono_ms(), t1, t2;
 	int r;
 
-	/* only what will be published goes to temporaries (not a --verify build) */
+	/* only what will be published goes to spares (not a --verify build) */
 	if (o->publish && !o->have_dfd) {
 		o->dfd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		o->have_dfd = o->dfd >= 0;
@@ -2487,13 +2496,13 @@ static int write_outputs(Depmod *d, Output *o)
 	if (r >= 0)
 		r = job.r;
 	if (r < 0 && o->have_dfd) {
-		/* nothing is published: no temporary stays */
+		/* nothing is published: what was written to spares goes */
 		for (int f = 0; f < F_MAX; f++)
 			if (o->flushed[f]) {
 				o->fd[f] = safe_close(o->fd[f]);
 				o->flushed[f] = false;
 			}
-		unlink_tmps(o->dfd);
+		drop_spares(o, o->dfd);
 	}
 	return r;
 }
@@ -3308,11 +3317,11 @@ static int check_bins(Depmod *d, bool only_builtin)
 
 /* ---- publishing ---- */
 
-static char *tmp_name(int f)
+static char *spare_name(int f)
 {
 	char *s;
 
-	return asprintf(&s, TMP_PREFIX "%s", file_names[f]) < 0 ? NULL : s;
+	return asprintf(&s, SPARE_PREFIX "%s", file_names[f]) < 0 ? NULL : s;
 }
 
 static unsigned long step_delay_us(void)
@@ -3354,38 +3363,104 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* Writes a temporary and starts its writeback; the caller syncs it later through *ret_fd, so
- * the files go to disk together. */
-static int write_tmp(int dfd, int f, const KBuf *b, struct stat *ret_st, int *ret_fd)
+static int pwrite_all(int fd, const char *p, size_t n, off_t at)
 {
-	_cleanup_free_ char *t = tmp_name(f);
-	_cleanup_close_ int fd = -EBADF;
-	int r;
+	while (n > 0) {
+		ssize_t k = pwrite(fd, p, n, at);
 
-	if (!t)
-		return -ENOMEM;
-	fd = openat(dfd, t, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0)
-		return negative_errno();
-	r = write_all(fd, b->data ?: "", b->size);
-	/* the indexes go to disk now; the cache, which nothing waits for, when the kernel likes */
-	if (r >= 0 && f != F_CACHE)
-		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	if (r >= 0 && fstat(fd, ret_st) < 0)
-		r = negative_errno();
-	if (r >= 0)
-		*ret_fd = TAKE_FD(fd);
-	return r;
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return negative_errno();
+		}
+		p += k;
+		n -= (size_t)k;
+		at += k;
+	}
+	return 0;
 }
 
-static void unlink_tmps(int dfd)
+/* Whether nothing but fd has the file open or mapped. A reader of the generation the file
+ * once was (a long-lived libkmod context keeps the indexes mapped) must not see it change, and
+ * a write lease is granted only when no other open file (a mapping keeps one) exists; it is
+ * given back at once. Where leases are not supported the answer is no. A lease break in
+ * between would signal SIGURG, which is ignored by default, not SIGIO, which terminates. */
+static bool unused_elsewhere(int fd)
+{
+	if (fcntl(fd, F_SETSIG, SIGURG) < 0 || fcntl(fd, F_SETLEASE, F_WRLCK) < 0)
+		return false;
+	(void)fcntl(fd, F_SETLEASE, F_UNLCK);
+	return true;
+}
+
+/* Opens the file the new generation of index f goes to: its spare, which is the file the
+ * generation before last published, written over in place when nothing else holds it (its
+ * blocks are neither freed nor allocated again; freeing waits for the disk where the file
+ * system discards online), else a new one. *ret_fresh says the directory gained an entry. */
+static int open_spare(int dfd, int f, bool *ret_fresh)
+{
+	_cleanup_free_ char *s = spare_name(f);
+	struct stat st;
+	int fd;
+
+	if (!s)
+		return -ENOMEM;
+	*ret_fresh = false;
+	fd = openat(dfd, s, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd >= 0) {
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+		    unused_elsewhere(fd))
+			return fd;
+		safe_close(fd);
+	}
+	if (fd >= 0 || errno != ENOENT) {
+		/* in use, or not a plain file of ours: it goes, and whoever holds it keeps it */
+		if (unlinkat(dfd, s, 0) < 0 && errno != ENOENT)
+			return negative_errno();
+	}
+	fd = openat(dfd, s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return negative_errno();
+	*ret_fresh = true;
+	return fd;
+}
+
+/* Writes index f to its spare and starts its writeback; the caller syncs it later through
+ * o->fd[f], so the files go to disk together. */
+static int write_spare(int dfd, int f, const KBuf *b, Output *o)
+{
+	_cleanup_close_ int fd = open_spare(dfd, f, &o->fresh[f]);
+	int r;
+
+	if (fd < 0)
+		return fd;
+	o->spare[f] = true;
+	r = pwrite_all(fd, b->data ?: "", b->size, 0);
+	if (r >= 0 && fstat(fd, &o->st[f]) < 0)
+		r = negative_errno();
+	if (r >= 0 && (size_t)o->st[f].st_size != b->size &&
+	    (ftruncate(fd, (off_t)b->size) < 0 || fstat(fd, &o->st[f]) < 0))
+		r = negative_errno();
+	if (r < 0)
+		return r;
+	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	o->fd[f] = TAKE_FD(fd);
+	return 0;
+}
+
+/* Nothing is published: the spares this update wrote hold no generation and go. */
+static void drop_spares(Output *o, int dfd)
 {
 	for (int f = 0; f < F_MAX; f++) {
-		_cleanup_free_ char *t = tmp_name(f);
+		_cleanup_free_ char *t = NULL;
+
+		if (!o->spare[f])
+			continue;
+		o->spare[f] = false;
+		t = spare_name(f);
 		if (t)
 			(void)unlinkat(dfd, t, 0);
 	}
-	(void)unlinkat(dfd, JOURNAL_NEW, 0);
 }
 
 /* Whether file f in place holds b's bytes. The previous generation's mapping is compared when
@@ -3420,7 +3495,7 @@ static bool same_content(Depmod *d, int dfd, int f, const KBuf *b, struct stat *
 	return same;
 }
 
-/* Writes a finished index to its temporary now, so that its writeback overlaps the rest;
+/* Writes a finished index to its spare now, so that its writeback overlaps the rest;
  * a file equal to the one in place is left alone. Called by the thread that built it. */
 static void output_flush(Depmod *d, Output *o, int f)
 {
@@ -3436,7 +3511,7 @@ static void output_flush(Depmod *d, Output *o, int f)
 		return;
 	}
 	step();
-	r = write_tmp(o->dfd, f, &o->buf[f], &o->st[f], &o->fd[f]);
+	r = write_spare(o->dfd, f, &o->buf[f], o);
 	if (r < 0)
 		o->err[f] = r;
 	o->flushed[f] = true;
@@ -3516,13 +3591,103 @@ static void publish_cache(CacheJob *j)
 	phase("publish: cache");
 }
 
+/* The journal is one record of JOURNAL_SIZE bytes, kept from one update to the next and
+ * written over in place: text, NUL-padded, checked by a sum over the text.
+ *
+ *     kmodd-depmod-journal 2
+ *     generation 42
+ *     commit                          (or idle)
+ *     modules.dep 526589 1835012      (commit: name, size, inode of the new file)
+ *     end
+ *     sum 1a2b3c4d
+ *
+ * A commit is synced before the first file is put in place; idle is written after the
+ * directory is synced, and not synced itself: a commit that comes back finds its files in
+ * place. A record that does not check (torn while written) never had its files put in place:
+ * it was either a commit not yet synced or an idle record after a finished publish. */
+static uint32_t journal_sum(const char *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)p[i]) * 16777619u;
+	return h;
+}
+
+static int journal_record(char rec[static JOURNAL_SIZE], unsigned long generation,
+			  const Output *o)
+{
+	size_t n;
+	int k;
+
+	memset(rec, 0, JOURNAL_SIZE);
+	k = snprintf(rec, JOURNAL_SIZE, "%s\ngeneration %lu\n%s\n", JOURNAL_MAGIC, generation,
+		     o ? "commit" : "idle");
+	n = (size_t)k;
+	for (int f = 0; o && f < F_MAX; f++) {
+		if (!o->present[f])
+			continue;
+		k = snprintf(rec + n, JOURNAL_SIZE - n, "%s %zu %" PRIu64 "\n", file_names[f],
+			     o->buf[f].size, (uint64_t)o->st[f].st_ino);
+		if (k < 0 || (size_t)k >= JOURNAL_SIZE - n)
+			return -E2BIG;
+		n += (size_t)k;
+	}
+	if (JOURNAL_SIZE - n < 32)
+		return -E2BIG;
+	memcpy(rec + n, "end\n", 4);
+	n += 4;
+	snprintf(rec + n, JOURNAL_SIZE - n, "sum %08" PRIx32 "\n", journal_sum(rec, n));
+	return 0;
+}
+
+/* Opens the journal, made when missing (*ret_made: the directory gained an entry). */
+static int journal_open(int dfd, bool *ret_made)
+{
+	int fd = openat(dfd, JOURNAL_NAME, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+
+	*ret_made = false;
+	if (fd >= 0 || errno != ENOENT)
+		return fd >= 0 ? fd : negative_errno();
+	fd = openat(dfd, JOURNAL_NAME, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return negative_errno();
+	*ret_made = true;
+	return fd;
+}
+
+static int journal_write(int jfd, unsigned long generation, const Output *o, bool sync)
+{
+	char rec[JOURNAL_SIZE];
+	int r = journal_record(rec, generation, o);
+
+	if (r >= 0)
+		r = pwrite_all(jfd, rec, sizeof(rec), 0);
+	if (r >= 0 && sync && fdatasync(jfd) < 0)
+		r = negative_errno();
+	return r;
+}
+
+/* Puts the new generation of index f in place: exchanged with the file there, which becomes
+ * the spare; renamed where there is none, or where the file system cannot exchange. */
+static int put_in_place(int dfd, const char *spare, const char *name)
+{
+	if (renameat2(dfd, spare, dfd, name, RENAME_EXCHANGE) == 0)
+		return 0;
+	if (errno != ENOENT && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+		return negative_errno();
+	if (renameat(dfd, spare, dfd, name) < 0)
+		return negative_errno();
+	return 0;
+}
+
 static int publish(Depmod *d, Output *o)
 {
-	_cleanup_close_ int dfd = -EBADF;
+	_cleanup_close_ int dfd = -EBADF, jfd = -EBADF;
 	struct stat *st = o->st;
 	int *fds = o->fd;
-	KBuf journal = {};
 	CacheJob cache = { d, o, -EBADF, 0 };
+	bool dir_dirty = false, committed = false;
 	int r, failed = -1;
 
 	for (int f = 0; f < F_MAX; f++)
@@ -3557,7 +3722,7 @@ static int publish(Depmod *d, Output *o)
 		if (f == F_CACHE || !o->present[f] || o->flushed[f])
 			continue;
 		step();
-		r = write_tmp(dfd, f, &o->buf[f], &st[f], &fds[f]);
+		r = write_spare(dfd, f, &o->buf[f], o);
 		if (r < 0) {
 			failed = f;
 			goto fail;
@@ -3567,6 +3732,12 @@ static int publish(Depmod *d, Output *o)
 	cache.dfd = dfd;
 	output_pass_all(o);
 	cache_start(&cache);
+	jfd = journal_open(dfd, &dir_dirty);
+	if (jfd < 0) {
+		r = jfd;
+		failed = F_MAX;
+		goto fail;
+	}
 	/* the indexes must be on disk before the journal commits them */
 	for (int f = 0; f < F_MAX; f++) {
 		if (fds[f] >= 0 && fdatasync(fds[f]) < 0) {
@@ -3575,60 +3746,44 @@ static int publish(Depmod *d, Output *o)
 			goto fail;
 		}
 		fds[f] = safe_close(fds[f]);
+		dir_dirty = dir_dirty || (o->present[f] && o->fresh[f]);
+	}
+	/* and a spare (or the journal) made by this update must be found where the commit
+	 * says it is */
+	if (dir_dirty && fsync(dfd) < 0) {
+		r = negative_errno();
+		goto fail;
 	}
 	phase("publish: fdatasync");
 
-	r = kbuf_printf(&journal, "%s\ngeneration %lu\n", JOURNAL_MAGIC, d->generation);
-	for (int f = 0; f < F_MAX && r >= 0; f++)
-		if (o->present[f])
-			r = kbuf_printf(&journal, "%s %zu\n", file_names[f],
-					o->buf[f].size);
-	if (r >= 0)
-		r = kbuf_puts(&journal, "end\n");
-	if (r < 0)
-		goto fail;
 	step();
-	{
-		_cleanup_close_ int fd = openat(dfd, JOURNAL_NEW,
-						O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-						0644);
-		if (fd < 0)
-			r = negative_errno();
-		else
-			r = write_all(fd, journal.data, journal.size);
-		if (r >= 0 && fsync(fd) < 0)
-			r = negative_errno();
-	}
-	if (r >= 0 && renameat(dfd, JOURNAL_NEW, dfd, JOURNAL_NAME) < 0)
-		r = negative_errno();
-	if (r >= 0 && fsync(dfd) < 0)
-		r = negative_errno();
-	kbuf_done(&journal);
+	r = journal_write(jfd, d->generation, o, true);
 	if (r < 0) {
-		(void)unlinkat(dfd, JOURNAL_NAME, 0);
 		failed = F_MAX;
+		/* the commit must not stand: the spares it names go below */
+		if (journal_write(jfd, d->generation, NULL, true) < 0)
+			committed = true;
 		goto fail;
 	}
-
 	phase("publish: journal");
 	/* the generation is committed: from here recovery rolls forward */
 	for (int f = 0; f < F_MAX; f++) {
-		_cleanup_free_ char *t = tmp_name(f);
+		_cleanup_free_ char *t = NULL;
 
 		if (!o->present[f])
 			continue;
+		t = spare_name(f);
 		if (!t) {
 			cache_drop(&cache);
 			return -ENOMEM;
 		}
 		step();
-		if (renameat(dfd, t, dfd, file_names[f]) < 0) {
-			r = negative_errno();
+		r = put_in_place(dfd, t, file_names[f]);
+		if (r < 0) {
 			cache_drop(&cache);
 			return report_error(
 				d->rep, r, d->dir,
-				"cannot rename %s into place; 'kmodctl depmod' will "
-				"finish the update",
+				"cannot put %s in place; 'kmodctl depmod' will finish the update",
 				t);
 		}
 	}
@@ -3639,11 +3794,14 @@ static int publish(Depmod *d, Output *o)
 		return report_error(d->rep, r, d->dir, "cannot fsync");
 	}
 	step();
-	/* no fsync needed: a journal that comes back finds every file already in place */
-	if (unlinkat(dfd, JOURNAL_NAME, 0) < 0) {
-		r = negative_errno();
+	r = journal_write(jfd, d->generation, NULL, false);
+	if (r < 0) {
+		_cleanup_free_ char *p = path_join(d->dir, JOURNAL_NAME);
+
 		cache_drop(&cache);
-		return report_error(d->rep, r, d->dir, "cannot remove the journal");
+		return report_error(d->rep, r, p ?: d->dir,
+				    "cannot write the journal; 'kmodctl depmod' will finish the "
+				    "update");
 	}
 	if (d->rep)
 		d->rep->generation = d->generation;
@@ -3655,9 +3813,9 @@ fail:
 	cache_drop(&cache);
 	for (int f = 0; f < F_MAX; f++)
 		fds[f] = safe_close(fds[f]);
-	kbuf_done(&journal);
-	unlink_tmps(dfd);
-	(void)fsync(dfd);
+	/* a commit that may stand keeps what it names, for recovery to finish */
+	if (!committed)
+		drop_spares(o, dfd);
 	{
 		_cleanup_free_ char *p = NULL;
 
@@ -3666,15 +3824,17 @@ fail:
 		else if (failed == F_MAX)
 			p = path_join(d->dir, JOURNAL_NAME);
 		return report_error(d->rep, r, p ?: d->dir,
-				    "cannot write the new index (%s); the old indexes are "
-				    "unchanged",
-				    ERRNO_NAME(-r));
+				    "cannot write the new index (%s); %s", ERRNO_NAME(-r),
+				    committed ? "'kmodctl depmod' will finish the update"
+					      : "the old indexes are unchanged");
 	}
 }
 
-/* A temporary that exists while its journal does is complete: all of them were synced
- * before the journal was written, and a publish only starts after recovery removed every
- * older one. The size is a sanity check. */
+/* ---- recovery ---- */
+
+/* Version 1: a temporary that exists while its journal does is complete: all of them were
+ * synced before the journal was written, and a publish only starts after recovery removed
+ * every older one. The size is a sanity check. */
 static int file_matches(int dfd, const char *name, size_t size)
 {
 	struct stat st;
@@ -3684,10 +3844,148 @@ static int file_matches(int dfd, const char *name, size_t size)
 	return S_ISREG(st.st_mode) && (size_t)st.st_size == size;
 }
 
+static int recover_v1(int dfd, const char *dir, const char *jpath, char *data, size_t size,
+		      DepmodReport *rep)
+{
+	char *p = data, *end = data + size, *l;
+
+	if (!(l = next_line(&p, end)) || !streq(l, JOURNAL_MAGIC_V1) ||
+	    !(l = next_line(&p, end)) || !startswith(l, "generation "))
+		return report_error(rep, -EBADMSG, jpath,
+				    "not a kmodd depmod journal; remove it and run "
+				    "'kmodctl depmod --full'");
+	while ((l = next_line(&p, end)) && !streq(l, "end")) {
+		char name[256], tname[300];
+		size_t sz;
+		int m;
+
+		if (sscanf(l, "%255s %zu", name, &sz) != 2 || strchr(name, '/'))
+			return report_error(rep, -EBADMSG, jpath, "malformed line '%s'", l);
+		snprintf(tname, sizeof(tname), TMP_PREFIX "%s", name);
+		m = file_matches(dfd, tname, sz);
+		if (m > 0) {
+			if (renameat(dfd, tname, dfd, name) < 0)
+				return report_error(rep, negative_errno(), dir,
+						    "cannot rename %s", tname);
+			continue;
+		}
+		m = file_matches(dfd, name, sz);
+		if (m <= 0 && streq(name, CACHE_NAME)) {
+			/* not synced before the commit; without it the next update is a full
+			 * build */
+			(void)unlinkat(dfd, tname, 0);
+			(void)unlinkat(dfd, name, 0);
+			continue;
+		}
+		if (m <= 0)
+			return report_error(rep, -EUCLEAN, jpath,
+					    "the interrupted update cannot be completed (%s is "
+					    "neither old nor new); run 'kmodctl depmod --full'",
+					    name);
+	}
+	if (!l)
+		return report_error(rep, -EBADMSG, jpath, "truncated journal");
+	if (fsync(dfd) < 0 || unlinkat(dfd, JOURNAL_NAME, 0) < 0)
+		return report_error(rep, negative_errno(), jpath, "cannot remove the journal");
+	if (rep)
+		rep->recovered = true;
+	return 0;
+}
+
+/* Version 2: finishes a commit. A file whose inode is the one the commit names is in place; one
+ * whose spare is that inode is put in place. Where some file is neither, the commit never took
+ * effect when no file was put in place yet (a publish that failed after its commit took its
+ * spares away, or the files were all rewritten since by something else); else it cannot be
+ * finished. */
+static int recover_v2(int dfd, int jfd, const char *dir, const char *jpath, char *data,
+		      size_t size, DepmodReport *rep)
+{
+	enum { DONE, PENDING, LOST };
+	struct {
+		int f, state;
+	} e[F_MAX];
+	char *end = memchr(data, 0, size) ?: data + size, *p = data, *l, *tail;
+	unsigned long generation;
+	uint32_t sum;
+	size_t n = 0, n_done = 0, n_lost = 0;
+	int r;
+
+	tail = memmem(data, (size_t)(end - data), "\nend\nsum ", 9);
+	if (!tail || sscanf(tail + 9, "%8" SCNx32, &sum) != 1 ||
+	    sum != journal_sum(data, (size_t)(tail + 5 - data))) {
+		log_debug("depmod: %s holds no complete record; nothing to finish", jpath);
+		return 0;
+	}
+	end = tail + 5;
+	if (!(l = next_line(&p, end)) || !streq(l, JOURNAL_MAGIC) ||
+	    !(l = next_line(&p, end)) || sscanf(l, "generation %lu", &generation) != 1 ||
+	    !(l = next_line(&p, end)) || !(streq(l, "idle") || streq(l, "commit")))
+		return report_error(rep, -EBADMSG, jpath,
+				    "malformed journal; remove it and run 'kmodctl depmod --full'");
+	if (streq(l, "idle"))
+		return 0;
+	while ((l = next_line(&p, end)) && !streq(l, "end")) {
+		_cleanup_free_ char *spare = NULL;
+		char name[256];
+		size_t sz;
+		uint64_t ino;
+		struct stat st;
+		int f = 0;
+
+		if (sscanf(l, "%255s %zu %" SCNu64, name, &sz, &ino) == 3)
+			for (f = 0; f < F_MAX && !streq(name, file_names[f]); f++)
+				;
+		if (n == F_MAX || f == F_MAX || f == F_CACHE)
+			return report_error(rep, -EBADMSG, jpath, "malformed line '%s'", l);
+		spare = spare_name(f);
+		if (!spare)
+			return -ENOMEM;
+		e[n].f = f;
+		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_ino == ino &&
+		    (size_t)st.st_size == sz)
+			e[n].state = DONE, n_done++;
+		else if (fstatat(dfd, spare, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_ino == ino &&
+			 (size_t)st.st_size == sz)
+			e[n].state = PENDING;
+		else
+			e[n].state = LOST, n_lost++;
+		n++;
+	}
+	if (n_lost > 0 && n_done > 0)
+		for (size_t i = 0; i < n; i++)
+			if (e[i].state == LOST)
+				return report_error(
+					rep, -EUCLEAN, jpath,
+					"the interrupted update cannot be completed (%s is neither "
+					"old nor new); run 'kmodctl depmod --full'",
+					file_names[e[i].f]);
+	if (n_lost > 0)
+		log_debug("depmod: the update committed in %s never took effect", jpath);
+	for (size_t i = 0; n_lost == 0 && i < n; i++) {
+		_cleanup_free_ char *spare = spare_name(e[i].f);
+
+		if (e[i].state != PENDING)
+			continue;
+		if (!spare)
+			return -ENOMEM;
+		r = put_in_place(dfd, spare, file_names[e[i].f]);
+		if (r < 0)
+			return report_error(rep, r, dir, "cannot put %s in place", spare);
+	}
+	if (fsync(dfd) < 0)
+		return report_error(rep, negative_errno(), dir, "cannot fsync");
+	r = journal_write(jfd, generation, NULL, false);
+	if (r < 0)
+		return report_error(rep, r, jpath, "cannot write the journal");
+	if (rep && n_lost == 0)
+		rep->recovered = true;
+	return 0;
+}
+
 static int recover_dir(const char *dir, DepmodReport *rep)
 {
-	_cleanup_close_ int dfd = -EBADF;
-	_cleanup_free_ char *data = NULL;
+	_cleanup_close_ int dfd = -EBADF, jfd = -EBADF;
+	_cleanup_free_ char *jpath = NULL;
 	bool removed = false;
 	int r;
 
@@ -3696,76 +3994,34 @@ static int recover_dir(const char *dir, DepmodReport *rep)
 		return report_error(rep, negative_errno(), dir,
 				    "cannot open the module directory");
 
-	{
-		_cleanup_close_ int jfd = openat(dfd, JOURNAL_NAME, O_RDONLY | O_CLOEXEC);
-		_cleanup_free_ char *jpath = path_join(dir, JOURNAL_NAME);
+	jfd = openat(dfd, JOURNAL_NAME, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (jfd < 0 && errno != ENOENT) {
+		jpath = path_join(dir, JOURNAL_NAME);
+		return report_error(rep, negative_errno(), jpath ?: dir,
+				    "cannot read the journal");
+	}
+	if (jfd >= 0) {
+		char data[JOURNAL_SIZE + 1];
+		ssize_t n = pread(jfd, data, JOURNAL_SIZE, 0);
 
-		if (jfd < 0 && errno != ENOENT)
+		jpath = path_join(dir, JOURNAL_NAME);
+		if (!jpath)
+			return -ENOMEM;
+		if (n < 0)
 			return report_error(rep, negative_errno(), jpath,
 					    "cannot read the journal");
-		if (jfd >= 0) {
-			char *p, *end, *l;
-			size_t size;
-
-			safe_close(TAKE_FD(jfd));
-			r = read_full_file(jpath, 1024 * 1024, &data, &size);
-			if (r < 0)
-				return report_error(rep, r, jpath,
-						    "cannot read the journal");
-			p = data;
-			end = data + size;
-			if (!(l = next_line(&p, end)) || !streq(l, JOURNAL_MAGIC) ||
-			    !(l = next_line(&p, end)) || !startswith(l, "generation "))
-				return report_error(
-					rep, -EBADMSG, jpath,
-					"not a kmodd depmod journal; remove it and run "
-					"'kmodctl depmod --full'");
-			while ((l = next_line(&p, end)) && !streq(l, "end")) {
-				char name[256], tname[300];
-				size_t sz;
-				int m;
-
-				if (sscanf(l, "%255s %zu", name, &sz) != 2 ||
-				    strchr(name, '/'))
-					return report_error(rep, -EBADMSG, jpath,
-							    "malformed line '%s'", l);
-				snprintf(tname, sizeof(tname), TMP_PREFIX "%s", name);
-				m = file_matches(dfd, tname, sz);
-				if (m > 0) {
-					if (renameat(dfd, tname, dfd, name) < 0)
-						return report_error(rep, negative_errno(),
-								    dir,
-								    "cannot rename %s",
-								    tname);
-					continue;
-				}
-				m = file_matches(dfd, name, sz);
-				if (m <= 0 && streq(name, CACHE_NAME)) {
-					/* not synced before the commit; without it the next update
-					 * is a full build */
-					(void)unlinkat(dfd, tname, 0);
-					(void)unlinkat(dfd, name, 0);
-					continue;
-				}
-				if (m <= 0)
-					return report_error(
-						rep, -EUCLEAN, jpath,
-						"the interrupted update cannot be completed (%s is "
-						"neither old nor new); run 'kmodctl depmod --full'",
-						name);
-			}
-			if (!l)
-				return report_error(rep, -EBADMSG, jpath,
-						    "truncated journal");
-			if (fsync(dfd) < 0 || unlinkat(dfd, JOURNAL_NAME, 0) < 0)
-				return report_error(rep, negative_errno(), jpath,
-						    "cannot remove the journal");
-			removed = true;
-			if (rep)
-				rep->recovered = true;
-		}
+		data[n] = 0;
+		if (startswith(data, JOURNAL_MAGIC_V1 "\n")) {
+			jfd = safe_close(jfd);
+			r = recover_v1(dfd, dir, jpath, data, (size_t)n, rep);
+			removed = r >= 0;
+		} else
+			r = recover_v2(dfd, jfd, dir, jpath, data, (size_t)n, rep);
+		if (r < 0)
+			return r;
 	}
 
+	/* what version 1 left */
 	{
 		_cleanup_(closedirp) DIR *dp = NULL;
 		struct dirent *de;

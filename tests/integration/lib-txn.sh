@@ -26,13 +26,14 @@ run_shim() { # root cmd...
 	LD_PRELOAD=$SHIM KMODD_SHIM_ROOT=$root "$@"
 }
 
-# Module tree (every file and directory, with content hashes; the symbol cache of the
-# incremental depmod excluded) and the installed packages.
+# Module tree (every file and directory, with content hashes; the incremental depmod's own
+# files, its cache, spares and journal, excluded) and the installed packages.
 state_of() { # root
 	(
 		cd "$1" || exit 1
 		find "lib/modules/$KVER" -path "*/build" -prune -o -type d -print | sort
 		find "lib/modules/$KVER" -path "*/build" -prune -o -type f ! -name .kmodd-depmod.cache \
+			! -name '.kmodd-spare.*' ! -name .kmodd-depmod.journal \
 			-exec sha256sum {} + | sort -k 2
 		"$KMODCTL" --root "$1" list --installed --json 2>/dev/null |
 			grep -E '^    "(name|evr)"' | tr -d ' \n'

@@ -36,6 +36,17 @@ _cleanup() {
 }
 trap _cleanup EXIT
 
+# What an unfinished index update leaves in a module directory: a journal that still holds a
+# commit, and version 1's temporaries. The spares (.kmodd-spare.*, the generation before the
+# one in place, written over by the next update), the cache and an idle journal are kept.
+depmod_leftovers() { # moddir
+	ls -A "$1" | grep -E '^\.kmodd-tmp\.|^\.kmodd-depmod\.journal\.new$'
+	if [ -f "$1/.kmodd-depmod.journal" ] && grep -aqx commit "$1/.kmodd-depmod.journal"; then
+		echo ".kmodd-depmod.journal (a commit)"
+	fi
+	return 0
+}
+
 pass() { echo "PASS $TEST_NAME:$1"; }
 fail() { echo "FAIL $TEST_NAME:$1: ${2:-}"; _failed=1; }
 skip() { echo "SKIP $TEST_NAME:$1: ${2:-}"; }

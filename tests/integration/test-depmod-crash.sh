@@ -54,7 +54,7 @@ generation_of() { # moddir refA refB
 	if [ $a = 1 ]; then echo old; elif [ $b = 1 ]; then echo new; else echo mixed; fi
 }
 
-temporaries() { ls -A "$1" | grep -E '^\.kmodd-tmp\.|^\.kmodd-depmod\.journal' || true; }
+temporaries() { depmod_leftovers "$1"; }
 
 # ---- kill -9 loop ----
 T=$(mktmp)

@@ -183,6 +183,6 @@ done
 [ ${#slow[@]} -eq 0 ] && pass "fast-update-taken($((STEPS - 1)) steps)" ||
 	fail "fast-update-taken" "steps ${slow[*]} took the general update (seed $SEED)"
 [ $ok -eq "$STEPS" ] && pass "random-change-sets($STEPS steps, seed $SEED, $(( $(date +%s) - start )) s)"
-[ -z "$(ls -A "$D" | grep -E '^\.kmodd-tmp\.|\.journal')" ] && pass "no-temporaries" ||
-	fail "no-temporaries" "$(ls -A "$D" | grep kmodd)"
+[ -z "$(depmod_leftovers "$D")" ] && pass "no-temporaries" ||
+	fail "no-temporaries" "$(depmod_leftovers "$D")"
 finish

@@ -188,8 +188,8 @@ bad_input() { # name expected-regex args...
 		fail "$name" "message does not match '$re': $out"
 	elif [ "$before" != "$after" ]; then
 		fail "$name" "indexes changed"
-	elif ls -A "$D" | grep -q '^\.kmodd-tmp\.'; then
-		fail "$name" "temporary files left"
+	elif [ -n "$(depmod_leftovers "$D")" ]; then
+		fail "$name" "left behind: $(depmod_leftovers "$D")"
 	else
 		pass "$name"
 	fi

@@ -64,7 +64,9 @@ judge() { # name step before after how
 		fail "$name" "verify: $(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"
 		return
 	fi
-	left=$(find "$W/R/lib/modules/$KVER" -name '.kmodd-*' ! -name .kmodd-depmod.cache)
+	left=$(find "$W/R/lib/modules/$KVER" -name '.kmodd-*' ! -name .kmodd-depmod.cache \
+		! -name '.kmodd-spare.*' ! -name .kmodd-depmod.journal
+		depmod_leftovers "$W/R/lib/modules/$KVER")
 	[ -e "$W/R/var/lib/kmodd/journal" ] && left="$left journal"
 	[ -z "$left" ] || { fail "$name" "left behind: $left"; return; }
 	st=$(state_of "$W/R")

@@ -21,7 +21,7 @@ E1000=$T/lib/modules/$KVER/$E1000_REL
 no_leftovers() { # root
 	local l
 	[ ! -e "$1/var/lib/kmodd/journal" ] || { echo "journal left"; return 1; }
-	l=$(find "$1/lib/modules/$KVER" -name '.kmodd-txn.*' -o -name '.kmodd-tmp.*')
+	l=$(find "$1/lib/modules/$KVER" -name '.kmodd-txn.*'; depmod_leftovers "$1/lib/modules/$KVER")
 	[ -z "$l" ] || { echo "temporaries left: $l"; return 1; }
 }
 
