@@ -2141,6 +2141,15 @@ static int write_symbols(Depmod *d, Output *o)
 
 /* ---- a fast update's .bin files: the previous ones, patched ---- */
 
+/* The remap kmod_index_patch() takes: NULL when no priority changes. */
+static const uint32_t *remap_arg(const uint32_t *remap, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (remap[i] != i)
+			return remap;
+	return NULL;
+}
+
 static uint32_t *prev_remap(const Depmod *d, const bool *also_drop)
 {
 	const Prev *P = d->prev;
@@ -2178,8 +2187,9 @@ static int write_alias_bin_patch(Depmod *d, Output *o)
 				return r;
 		}
 	o->present[F_ALIAS_BIN] = true;
-	return patch_result(kmod_index_patch(P->data[F_ALIAS_BIN], P->size[F_ALIAS_BIN], remap,
-					     P->n, add, &o->buf[F_ALIAS_BIN]));
+	return patch_result(kmod_index_patch(P->data[F_ALIAS_BIN], P->size[F_ALIAS_BIN],
+					     remap_arg(remap, P->n), P->n, add,
+					     &o->buf[F_ALIAS_BIN]));
 }
 
 static int write_dep_bin_patch(Depmod *d, Output *o)
@@ -2212,8 +2222,9 @@ static int write_dep_bin_patch(Depmod *d, Output *o)
 	if (!remap)
 		return -ENOMEM;
 	o->present[F_DEP_BIN] = true;
-	return patch_result(kmod_index_patch(P->data[F_DEP_BIN], P->size[F_DEP_BIN], remap,
-					     P->n, add, &o->buf[F_DEP_BIN]));
+	return patch_result(kmod_index_patch(P->data[F_DEP_BIN], P->size[F_DEP_BIN],
+					     remap_arg(remap, P->n), P->n, add,
+					     &o->buf[F_DEP_BIN]));
 }
 
 /* Each symbol's owner in the previous generation (its index there), -1 for none. */
@@ -2296,7 +2307,8 @@ static int write_symbols_bin_patch(Depmod *d, Output *o, Mod **owner, const int3
 	}
 	o->present[F_SYMBOLS_BIN] = true;
 	return patch_result(kmod_index_patch(P->data[F_SYMBOLS_BIN], P->size[F_SYMBOLS_BIN],
-					     remap, P->n, add, &o->buf[F_SYMBOLS_BIN]));
+					     remap_arg(remap, P->n), P->n, add,
+					     &o->buf[F_SYMBOLS_BIN]));
 }
 
 /* modules.builtin.bin and modules.builtin.alias.bin, from modules.builtin and

@@ -473,7 +473,7 @@ static int node_parse(const unsigned char *d, size_t size, uint32_t off, Node *r
 	return 0;
 }
 
-/* Walks the values of a node; returns the end position or -EBADMSG. */
+/* Walks the values of a node; returns 0 or -EBADMSG. */
 static int values_walk(const unsigned char *d, size_t size, const Node *n,
 		       void (*cb)(const char *value, uint32_t priority, void *userdata),
 		       void *userdata, const char **ret_why)
@@ -673,6 +673,7 @@ typedef struct Patch {
 	size_t key_size;
 	PatchVal *vals;
 	size_t n_vals_alloc;
+	bool verbatim; /* no remap: every priority stays as it is */
 } Patch;
 
 static int entry_key_cmp(const void *a, const void *b)
@@ -723,13 +724,14 @@ static int patch_old_values(Patch *P, const Node *n, uint64_t order, size_t *k)
 		prio = get_be32(P->d + at);
 		at += 4;
 		nul = memchr(P->d + at, 0, P->size - at);
-		if (!nul || prio >= P->n_remap)
+		if (!nul || (P->remap && prio >= P->n_remap))
 			return -EBADMSG;
-		if (P->remap[prio] != KMOD_INDEX_DROP) {
+		if (P->remap)
+			prio = P->remap[prio];
+		if (prio != KMOD_INDEX_DROP) {
 			if (!GREEDY_REALLOC(P->vals, P->n_vals_alloc, *k + 1))
 				return -ENOMEM;
-			P->vals[(*k)++] = (PatchVal){ P->remap[prio], order + i,
-						      (const char *)P->d + at };
+			P->vals[(*k)++] = (PatchVal){ prio, order + i, (const char *)P->d + at };
 		}
 		at = (size_t)(nul - P->d) + 1;
 	}
@@ -938,6 +940,110 @@ static int copy_node(Patch *P, uint32_t off, unsigned depth, uint32_t *ret)
 	return 0;
 }
 
+/* Moves the child offsets of the subtree copied to off in the output by delta, the distance
+ * it moved; a leaf (no child flag) has none. */
+static int move_children(Patch *P, uint32_t off, int64_t delta, unsigned depth)
+{
+	const unsigned char *d = (const unsigned char *)P->out->data;
+	const char *why;
+	Node n;
+	int r;
+
+	if (depth > 1024)
+		return -EBADMSG;
+	r = node_parse(d, P->out->size, off, &n, &why);
+	if (r < 0)
+		return r;
+	for (unsigned c = n.first; n.children && c <= n.last; c++) {
+		unsigned char *slot = (unsigned char *)n.children + 4 * (c - n.first);
+		uint32_t child = get_be32(slot);
+
+		if (child == 0)
+			continue;
+		if ((child & INDEX_NODE_MASK) >= (off & INDEX_NODE_MASK) - (uint32_t)delta)
+			return -EBADMSG;
+		child = (uint32_t)((int64_t)child + delta);
+		put_be32_at(slot, child);
+		if (child & INDEX_NODE_CHILDS) {
+			r = move_children(P, child, delta, depth + 1);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+/* The subtree at off, below which nothing is added, when every priority stays: the same bytes.
+ * The trie is written children first, so the subtree spans from its leftmost leaf to the end
+ * of its root; it is copied whole and its child offsets moved by the distance it moved. */
+static int copy_verbatim(Patch *P, uint32_t off, uint32_t *ret)
+{
+	size_t begin, end, len;
+	uint32_t at = off;
+	int64_t delta;
+	const char *why;
+	Node root, n;
+	int r;
+
+	r = node_parse(P->d, P->size, off, &root, &why);
+	if (r < 0)
+		return r;
+	if (root.values) {
+		const unsigned char *v = root.values, *e = P->d + P->size, *nul;
+
+		for (uint32_t i = 0; i < root.n_values; i++, v = nul + 1)
+			if (e - v < 5 || !(nul = memchr(v + 4, 0, (size_t)(e - v) - 4)))
+				return -EBADMSG;
+		end = (size_t)(v - P->d);
+	} else if (root.children)
+		end = (size_t)(root.children - P->d) + 4 * (size_t)(root.last - root.first + 1);
+	else
+		end = (size_t)(off & INDEX_NODE_MASK) + (root.prefix_len ? root.prefix_len + 1 : 0);
+	for (unsigned depth = 0, found = 1; found; depth++) {
+		if (depth > 1024)
+			return -EBADMSG;
+		n = root;
+		if (at != off) {
+			r = node_parse(P->d, P->size, at, &n, &why);
+			if (r < 0)
+				return r;
+		}
+		found = 0;
+		for (unsigned c = n.first; n.children && c <= n.last && !found; c++) {
+			uint32_t child = get_be32(n.children + 4 * (c - n.first));
+
+			if (child == 0)
+				continue;
+			if ((child & INDEX_NODE_MASK) >= (at & INDEX_NODE_MASK))
+				return -EBADMSG;
+			at = child;
+			found = 1;
+		}
+	}
+	begin = at & INDEX_NODE_MASK;
+	if (begin > (off & INDEX_NODE_MASK) || end > P->size || end <= begin)
+		return -EBADMSG;
+	len = end - begin;
+	delta = (int64_t)P->out->size - (int64_t)begin;
+	if ((int64_t)end + delta > INDEX_NODE_MASK)
+		return -EFBIG;
+	r = kbuf_reserve(P->out, len);
+	if (r < 0)
+		return r;
+	memcpy(P->out->data + P->out->size, P->d + begin, len);
+	P->out->size += len;
+	P->out->data[P->out->size] = 0;
+	*ret = (uint32_t)((int64_t)off + delta);
+	if (delta != 0 && (off & INDEX_NODE_CHILDS)) {
+		r = move_children(P, *ret, delta, 0);
+		if (r < 0) {
+			P->out->size -= len;
+			return r;
+		}
+	}
+	return 0;
+}
+
 /* Writes the new version of the node at off, whose key so far is P->key[0..pos), with the
  * adds [lo, hi) that fall below it; *ret is its new offset, 0 when it is gone. */
 static int patch_node(Patch *P, uint32_t off, size_t pos, size_t lo, size_t hi, bool root,
@@ -996,7 +1102,9 @@ static int patch_node(Patch *P, uint32_t off, size_t pos, size_t lo, size_t hi, 
 				return -EBADMSG;
 		}
 		P->key[q] = (char)c;
-		if (old && j == i) {
+		if (old && j == i && P->verbatim)
+			r = copy_verbatim(P, old, &nw);
+		else if (old && j == i) {
 			r = copy_node(P, old, depth + 1, &nw);
 			if (r == -EAGAIN)
 				r = patch_node(P, old, q + 1, i, j, false, depth + 1, &nw);
@@ -1108,6 +1216,7 @@ int kmod_index_patch(const void *old, size_t old_size, const uint32_t *remap, si
 		return r;
 	if (old_size > INDEX_NODE_MASK)
 		return -EBADMSG;
+	P.verbatim = !remap;
 	if (add && add->n_entries > 0) {
 		P.adds = add->entries;
 		qsort(P.adds, add->n_entries, sizeof(Entry), entry_key_cmp);

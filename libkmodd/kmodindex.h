@@ -63,7 +63,10 @@ int kmod_index_write(KmodIndex *idx, KBuf *out);
  * (may be NULL) are inserted. The result is byte-identical to kmod_index_write() over the
  * resulting entries, the old ones counted as inserted first, in their file order. Subtrees
  * whose shape stays are copied node by node; where the shape changes, that subtree is
- * rebuilt. -EBADMSG for a corrupt old index. */
+ * rebuilt. -EBADMSG for a corrupt old index.
+ * remap NULL: every priority stays as it is. A subtree below which nothing is added is then
+ * copied as it is, its bytes whole, without checking its values: for an old index the caller
+ * knows to be one it wrote. */
 #define KMOD_INDEX_DROP UINT32_MAX
 int kmod_index_patch(const void *old, size_t old_size, const uint32_t *remap, size_t n_remap,
 		     KmodIndex *add, KBuf *out);

@@ -42,5 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* the same without adds: the copy of unchanged subtrees */
 	(void)kmod_index_patch(data, size, remap, ELEMENTSOF(remap), NULL, &out);
 	kbuf_done(&out);
+	/* no remap: subtrees copied as bytes, their child offsets moved */
+	(void)kmod_index_patch(data, size, NULL, 0, add, &out);
+	kbuf_done(&out);
 	return n == SIZE_MAX;
 }

@@ -382,8 +382,9 @@ typedef struct TEntry {
 } TEntry;
 
 /* Random key sets over a tiny alphabet (shared prefixes, keys that are prefixes of others,
- * duplicates); modules dropped, reordered and added, as an update does; the patch must equal
- * a full write of the result. */
+ * duplicates); modules dropped, reordered and added, as an update does, or (one time in three)
+ * only added after the others, patched without a remap; the patch must equal a full write of
+ * the result. */
 TEST(patch_random)
 {
 	static const char alphabet[] = "ab*-[";
@@ -393,6 +394,7 @@ TEST(patch_random)
 	for (unsigned it = 0; it < iterations; it++) {
 		unsigned n_mods = 1 + rnd(12), n_new = rnd(4), n_entries = rnd(40);
 		unsigned total = n_mods + n_new;
+		bool verbatim = rnd(3) == 0;
 		TEntry e[80];
 		unsigned n_e = 0, oldpos[16], newpos[16], perm[16], n_alive = 0;
 		bool alive[16];
@@ -439,7 +441,7 @@ TEST(patch_random)
 			if (alive[m])
 				perm[n_alive++] = m;
 		}
-		if (rnd(2))
+		if (rnd(2) && !verbatim)
 			for (unsigned m = n_alive; m > 1; m--) {
 				unsigned j = rnd(m), t = perm[m - 1];
 				perm[m - 1] = perm[j];
@@ -447,6 +449,12 @@ TEST(patch_random)
 			}
 		for (unsigned i = 0; i < n_alive; i++)
 			newpos[perm[i]] = i;
+		if (verbatim)
+			/* every old module where it was, the new ones after them */
+			for (unsigned m = 0; m < total; m++) {
+				alive[m] = true;
+				newpos[m] = m < n_mods ? oldpos[m] : m;
+			}
 		for (unsigned m = 0; m < n_mods; m++)
 			remap[oldpos[m]] = alive[m] ? newpos[m] : KMOD_INDEX_DROP;
 		for (unsigned i = 0; i < n_e; i++) {
@@ -458,10 +466,10 @@ TEST(patch_random)
 				ASSERT_OK(kmod_index_add(add, e[i].key, name, newpos[e[i].mod]));
 		}
 		ASSERT_OK(kmod_index_write(b, &B));
-		ASSERT_OK(kmod_index_patch(A.data, A.size, remap, n_mods, add, &P));
+		ASSERT_OK(kmod_index_patch(A.data, A.size, verbatim ? NULL : remap, n_mods, add, &P));
 		if (P.size != B.size || memcmp(P.data, B.data, B.size) != 0)
-			TEST_FAIL("iteration %u: patched %zu bytes, full write %zu", it, P.size,
-				  B.size);
+			TEST_FAIL("iteration %u%s: patched %zu bytes, full write %zu", it,
+				  verbatim ? " (no remap)" : "", P.size, B.size);
 		kbuf_done(&A);
 		kbuf_done(&B);
 		kbuf_done(&P);
@@ -492,6 +500,26 @@ TEST(patch_rejects_corruption)
 			P.size = 0;
 			A.data[i] = saved;
 		}
+	/* the same without a remap, with an add beside the copied subtrees */
+	{
+		_cleanup_kmod_index_free_ KmodIndex *add = kmod_index_new();
+
+		ASSERT_TRUE(add);
+		ASSERT_OK(kmod_index_add(add, "ab", "m2", 2));
+		for (size_t n = 0; n < A.size; n++) {
+			(void)kmod_index_patch(A.data, n, NULL, 0, add, &P);
+			P.size = 0;
+		}
+		for (size_t i = 0; i < A.size; i++)
+			for (unsigned v = 0; v < 256; v += 17) {
+				char saved = A.data[i];
+
+				A.data[i] = (char)v;
+				(void)kmod_index_patch(A.data, A.size, NULL, 0, add, &P);
+				P.size = 0;
+				A.data[i] = saved;
+			}
+	}
 	/* a priority beyond the map */
 	ASSERT_ERROR(kmod_index_patch(A.data, A.size, remap, 1, NULL, &P), EBADMSG);
 	kbuf_done(&A);
