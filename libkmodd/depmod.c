@@ -13,6 +13,9 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <libkmod.h>
 
@@ -190,6 +193,10 @@ typedef struct Depmod {
 	unsigned long generation;
 	size_t prev_size[F_MAX]; /* sizes of the previous generation, to size the buffers */
 	size_t prev_strs_size; /* and of the cache's string pool */
+	/* the previous cache's symbols: their names lead its string pool, in id order */
+	const uint32_t *cache_syms;
+	const char *cache_strs;
+	uint32_t cache_n_syms;
 	size_t prev_cache_size; /* and of the cache */
 	uint32_t *sorted; /* n_sorted symbol ids in depmod's hash order, from the cache */
 	bool sorted_mapped;
@@ -2558,7 +2565,7 @@ static int compute(Depmod *d, Output *o, bool builtin)
  * table is stored as it is), so an update neither sorts nor hashes the symbols it already
  * knows. Unused symbols are dropped when they are more than a quarter of all. */
 
-#define STATE_MAGIC "kmodd-depmod-5\n"
+#define STATE_MAGIC "kmodd-depmod-6\n"
 #define STATE_ENDIAN 0x01020304u
 
 typedef struct StateFile {
@@ -2606,23 +2613,55 @@ typedef struct State {
 	const char *strs;
 } State;
 
+/* A checksum for a torn or damaged cache: eight 64-bit lanes over 64-byte blocks, each word
+ * adding itself and the product of the two halves of itself mixed with a key and the block's
+ * place; the lanes and the tail folded at the end. SSE2 where there is SSE2, the same sums
+ * word by word elsewhere. */
+static const uint64_t state_keys[8] = {
+	0xbe4ba423396cfeb8ull, 0x1cad21f72c81017cull, 0xdb979083e96dd4deull,
+	0x1f67b3b7a4a44072ull, 0x78e5c0cc4ee679cbull, 0x2172ffcc7dd05a82ull,
+	0x8e2443f7744608b8ull, 0x4c263a81e69035e0ull,
+};
+
 static uint64_t state_checksum(const void *data, size_t n)
 {
 	const uint64_t k = 0x9E3779B97F4A7C15ull;
 	const unsigned char *p = data;
-	uint64_t h[4] = { 1, 2, 3, 4 }, r = n;
+	uint64_t lanes[8] = { 1, 2, 3, 4, 5, 6, 7, 8 }, r = n;
 	size_t i = 0;
 
-	for (; i + 32 <= n; i += 32)
+#if defined(__SSE2__)
+	{
+		__m128i key[4], acc[4], ctr = _mm_setzero_si128(), one = _mm_set1_epi64x(1);
+
 		for (int l = 0; l < 4; l++) {
-			uint64_t w;
+			key[l] = _mm_loadu_si128((const __m128i *)state_keys + l);
+			acc[l] = _mm_loadu_si128((const __m128i *)lanes + l);
+		}
+		for (; i + 64 <= n; i += 64, ctr = _mm_add_epi64(ctr, one))
+			for (int l = 0; l < 4; l++) {
+				__m128i w = _mm_loadu_si128((const __m128i *)(p + i) + l);
+				__m128i x = _mm_xor_si128(w, _mm_add_epi64(key[l], ctr));
+
+				acc[l] = _mm_add_epi64(
+					acc[l],
+					_mm_add_epi64(w, _mm_mul_epu32(x, _mm_srli_epi64(x, 32))));
+			}
+		for (int l = 0; l < 4; l++)
+			_mm_storeu_si128((__m128i *)lanes + l, acc[l]);
+	}
+#else
+	for (uint64_t block = 0; i + 64 <= n; i += 64, block++)
+		for (int l = 0; l < 8; l++) {
+			uint64_t w, x;
 
 			memcpy(&w, p + i + 8 * l, 8);
-			h[l] = (h[l] ^ w) * k;
-			h[l] ^= h[l] >> 31;
+			x = w ^ (state_keys[l] + block);
+			lanes[l] += w + (x & 0xffffffffu) * (x >> 32);
 		}
-	for (int l = 0; l < 4; l++) {
-		r = (r ^ h[l]) * k;
+#endif
+	for (int l = 0; l < 8; l++) {
+		r = (r ^ lanes[l]) * k;
 		r ^= r >> 29;
 	}
 	for (; i < n; i++)
@@ -2785,7 +2824,17 @@ static int state_build(Depmod *d, KBuf *out)
 	memset(out->data, 0, off);
 	out->size = off;
 
-	for (size_t i = 0; i < n_out && r >= 0; i++)
+	k = 0;
+	if (!compact && d->cache_syms && d->cache_n_syms > 0 && d->cache_n_syms <= n_out) {
+		/* the symbols the previous cache had keep their ids and their names lead the
+		 * pool: both are copied whole */
+		uint32_t last = d->cache_syms[d->cache_n_syms - 1];
+
+		k = d->cache_n_syms;
+		memcpy(&AT(uint32_t, h.off_syms, 0), d->cache_syms, 4 * k);
+		r = kbuf_put(out, d->cache_strs, last + strlen(d->cache_strs + last) + 1);
+	}
+	for (size_t i = k; i < n_out && r >= 0; i++)
 		r = strs_add(out, strs, names[i], &AT(uint32_t, h.off_syms, i));
 	if (r < 0)
 		return r;
@@ -3058,6 +3107,9 @@ static int state_open(Depmod *d, State *ret)
 	d->n_slots = h->n_slots;
 	d->prev_strs_size = h->strs_size;
 	d->prev_cache_size = h->size;
+	d->cache_syms = S.syms;
+	d->cache_strs = S.strs;
+	d->cache_n_syms = h->n_syms;
 	d->n_sorted = h->n_syms;
 	*ret = S;
 	return 1;
