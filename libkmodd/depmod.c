@@ -4323,6 +4323,41 @@ static const char *state_str(const State *S, uint32_t off)
 	return S->strs + off;
 }
 
+/* The cache's modules [i, end) as they were: their lines in the previous generation's
+ * (mapped) files. false when a line is not inside its file. */
+static bool pool_fill(Fast *f, uint32_t i, uint32_t end)
+{
+	const Prev *P = &f->prev;
+
+	for (; i < end; i++) {
+		const StateMod *sm = &f->S.mods[i];
+		Mod *m = &f->pool[i];
+
+		if ((size_t)sm->dep_off + sm->dep_len > P->size[F_DEP] ||
+		    (size_t)sm->alias_off + sm->alias_len > P->size[F_ALIAS] ||
+		    (size_t)sm->devname_off + sm->devname_len > P->size[F_DEVNAME])
+			return false;
+		m->name = (char *)state_str(&f->S, sm->name);
+		m->path = (char *)state_str(&f->S, sm->path);
+		m->exports = (uint32_t *)f->S.ids + sm->exports;
+		m->n_exports = sm->n_exports;
+		m->needs = (uint32_t *)f->S.ids + sm->needs;
+		m->n_needs = sm->n_needs;
+		m->sort_idx = sm->sort_idx;
+		m->bucket = sm->bucket;
+		m->has_old_lines = true;
+		m->old_deps = f->S.ids + sm->deps;
+		m->n_old_deps = sm->n_deps;
+		m->old_dep = P->data[F_DEP] + sm->dep_off;
+		m->old_dep_len = sm->dep_len;
+		m->old_alias = P->data[F_ALIAS] + sm->alias_off;
+		m->old_alias_len = sm->alias_len;
+		m->old_devname = P->data[F_DEVNAME] + sm->devname_off;
+		m->old_devname_len = sm->devname_len;
+	}
+	return true;
+}
+
 static size_t dir_len(const char *path)
 {
 	const char *slash = strrchr(path, '/');
@@ -4407,15 +4442,24 @@ static int fast_list(Fast *f, int fd, const char *prefix)
 	return 0;
 }
 
+struct Fast;
+static bool pool_fill(struct Fast *f, uint32_t i, uint32_t end);
+
 typedef struct DirCheck {
 	const State *S;
 	int dfd;
 	uint32_t next, to; /* next: the first not taken yet, by either thread */
 	struct stat *st; /* st_mode 0: gone */
+	/* then the cache's modules, once the previous generation's files are mapped */
+	struct Fast *f;
+	uint32_t pool_next, pool_to;
+	bool mapped, bad;
 } DirCheck;
 
-/* Stats the directories, taking them a batch at a time: the thread started for it and the
- * one that started it, once its own work is done, share them. */
+/* Stats the directories, then takes the cache's modules into the pool, a batch at a time:
+ * the thread started for it and the one that started it, once its own work is done, share
+ * them. The pool waits for the files the modules' lines are in: a thread that finds them not
+ * mapped yet leaves the pool to the other. */
 static void *dir_check(void *p)
 {
 	DirCheck *c = p;
@@ -4429,6 +4473,11 @@ static void *dir_check(void *p)
 			    !S_ISDIR(c->st[i].st_mode))
 				c->st[i].st_mode = 0;
 		}
+	if (!c->f || !__atomic_load_n(&c->mapped, __ATOMIC_ACQUIRE))
+		return NULL;
+	while ((i = __atomic_fetch_add(&c->pool_next, 256, __ATOMIC_RELAXED)) < c->pool_to)
+		if (!pool_fill(c->f, i, i + 256 < c->pool_to ? i + 256 : c->pool_to))
+			__atomic_store_n(&c->bad, true, __ATOMIC_RELAXED);
 	return NULL;
 }
 
@@ -4722,14 +4771,16 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 		static const int mapped[] = { F_DEP, F_DEP_BIN, F_ALIAS, F_ALIAS_BIN,
 					      F_SYMBOLS_BIN, F_DEVNAME };
 		uint32_t nd = f.S.h->n_dirs;
-		DirCheck all = { &f.S, f.dfd, 0, nd, NULL };
+		DirCheck all = { &f.S, f.dfd, 0, nd, NULL, &f, 0, n_old, false, false };
 		const char *skip = NULL;
 		pthread_t thread;
 		bool threaded;
 
 		dir_st = calloc(nd + 1, sizeof(struct stat));
 		f.probes = calloc(strv_length((char **)add_rel) + 1, sizeof(Mod *));
-		if (!dir_st || !f.probes)
+		f.pool = calloc(n_old + 1, sizeof(Mod));
+		f.n_pool = f.pool ? n_old : 0;
+		if (!dir_st || !f.probes || !f.pool)
 			return -ENOMEM;
 		all.st = dir_st;
 		threaded = pthread_create(&thread, NULL, dir_check, &all) == 0;
@@ -4759,12 +4810,15 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 			if (mod_read(d, m, true) < 0)
 				skip = "a module cannot be read";
 		}
-		if (threaded) {
-			(void)dir_check(&all);
+		if (!skip)
+			__atomic_store_n(&all.mapped, true, __ATOMIC_RELEASE);
+		(void)dir_check(&all);
+		if (threaded)
 			pthread_join(thread, NULL);
-		}
 		if (skip)
 			return fast_skip(skip);
+		if (all.bad)
+			return fast_skip("the index files do not match the cache");
 	}
 	phase("load cache");
 
@@ -4776,16 +4830,12 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 		return r;
 	phase("tree");
 
-	/* the modules that stay, from the cache */
-	f.pool = calloc(n_old + 1, sizeof(Mod));
-	f.n_pool = f.pool ? n_old : 0;
+	/* the modules that stay, from the pool the cache's were taken into */
 	f.fresh = calloc(f.n_names + 1, sizeof(Mod *));
 	d->array = calloc(n_old + f.n_names + 1, sizeof(Mod *));
-	if (!f.pool || !f.fresh || !d->array)
+	if (!f.fresh || !d->array)
 		return -ENOMEM;
 	{
-		const Prev *P = &f.prev;
-
 		f.dropped = calloc(n_old + 1, sizeof(bool));
 		if (!f.dropped)
 			return -ENOMEM;
@@ -4796,27 +4846,6 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 			const StateMod *sm = &f.S.mods[i];
 			Mod *m = &f.pool[i];
 
-			if ((size_t)sm->dep_off + sm->dep_len > P->size[F_DEP] ||
-			    (size_t)sm->alias_off + sm->alias_len > P->size[F_ALIAS] ||
-			    (size_t)sm->devname_off + sm->devname_len > P->size[F_DEVNAME])
-				return fast_skip("the index files do not match the cache");
-			m->name = (char *)state_str(&f.S, sm->name);
-			m->path = (char *)state_str(&f.S, sm->path);
-			m->exports = (uint32_t *)f.S.ids + sm->exports;
-			m->n_exports = sm->n_exports;
-			m->needs = (uint32_t *)f.S.ids + sm->needs;
-			m->n_needs = sm->n_needs;
-			m->sort_idx = sm->sort_idx;
-			m->bucket = sm->bucket;
-			m->has_old_lines = true;
-			m->old_deps = f.S.ids + sm->deps;
-			m->n_old_deps = sm->n_deps;
-			m->old_dep = P->data[F_DEP] + sm->dep_off;
-			m->old_dep_len = sm->dep_len;
-			m->old_alias = P->data[F_ALIAS] + sm->alias_off;
-			m->old_alias_len = sm->alias_len;
-			m->old_devname = P->data[F_DEVNAME] + sm->devname_off;
-			m->old_devname_len = sm->devname_len;
 			if (f.dropped[i])
 				continue;
 			for (uint32_t j = 0; j < sm->n_softdeps; j++)
