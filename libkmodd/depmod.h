@@ -26,13 +26,18 @@
  * disagree with the tree, or were rewritten by something else (no matching cache), the update
  * becomes a full build and the report says why.
  *
- * Publishing: every file of the new generation is written to <moddir>/.kmodd-tmp.<name> and
- * fsynced; a journal <moddir>/.kmodd-depmod.journal (names, sizes) is put in place
- * atomically; the files are renamed over the old ones, dependency and symbol indexes first,
- * the alias indexes last; the directory is fsynced; the journal is removed. The cache is built
- * and written beside the commit, over the previous one in place, not synced: it checks itself
- * (checksum, fingerprints), and a lost, torn or stale one means one full build.
- * depmod_recover() finishes a publish whose journal exists and removes every temporary file,
+ * Publishing: every file of the new generation is written over its spare,
+ * <moddir>/.kmodd-spare.<name>, the file the generation before last published (or a new one
+ * when the spare is missing or still open or mapped by some process: a write lease tells), and
+ * fdatasynced; the journal <moddir>/.kmodd-depmod.journal, one checksummed record kept from
+ * one update to the next, is written over in place with the commit (names, sizes, inodes) and
+ * fdatasynced; the spares are exchanged with the files in place (renameat2 RENAME_EXCHANGE, so
+ * the old files become the spares and no blocks are freed), dependency and symbol indexes
+ * first, the alias indexes last; the directory is fsynced; the journal is marked idle. The
+ * cache is built and written beside the commit, over the previous one in place, not synced: it
+ * checks itself (checksum, fingerprints), and a lost, torn or stale one means one full build.
+ * depmod_recover() finishes a committed publish (it exchanges what is not in place yet) and
+ * removes the temporaries an earlier version's publish left,
  * so after any crash the directory holds the old or the new generation, complete. */
 
 #include <stdbool.h>

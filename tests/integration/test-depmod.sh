@@ -1,6 +1,7 @@
 #!/bin/bash
 # kmodctl depmod: --full on both fixture trees equals kmod's depmod; --verify; the fallbacks to a
-# full build; bad input leaves the indexes untouched and names the file.
+# full build; publishing through spares and the journal; bad input leaves the indexes untouched
+# and names the file.
 source "$(dirname "$0")/lib.sh"
 # a private copy of the binary: a rebuild while the test runs does not disturb it
 _bin=$(mktmp)
@@ -171,6 +172,84 @@ if wait $p1 && wait $p2; then
 else
 	fail concurrent-updates "an update failed"
 fi
+
+# ---- publishing through spares ----
+# an update writes each changed index over its spare (the file the generation before last
+# published) and exchanges the two: two updates later the same inodes are in place again
+TS=$(new_tree)
+DS=$TS/lib/modules/$KVER54
+"$KMODCTL" --root "$TS" depmod --full "$KVER54" >/dev/null 2>&1
+mkdir -p "$DS/updates"
+ino_before=$(stat -c %i "$DS/modules.dep.bin")
+cp "$KSRC/net/802/stp.ko" "$DS/updates/"
+"$KMODCTL" --root "$TS" depmod --add updates/stp.ko >/dev/null 2>&1
+ino_spare=$(stat -c %i "$DS/.kmodd-spare.modules.dep.bin")
+rm "$DS/updates/stp.ko"
+"$KMODCTL" --root "$TS" depmod --remove stp >/dev/null 2>&1
+if [ "$ino_spare" = "$ino_before" ] && [ "$(stat -c %i "$DS/modules.dep.bin")" = "$ino_before" ]; then
+	pass spare-reused
+else
+	fail spare-reused "modules.dep.bin was inode $ino_before, spare $ino_spare, now $(stat -c %i "$DS/modules.dep.bin")"
+fi
+same_as_depmod spare-reused-identical "$TS" "$KVER54"
+if grep -aqx idle "$DS/.kmodd-depmod.journal" && [ -z "$(depmod_leftovers "$DS")" ]; then
+	pass journal-idle
+else
+	fail journal-idle "$(depmod_leftovers "$DS")"
+fi
+
+# a process that still has the previous generation open (a long-lived libkmod context maps
+# the indexes) keeps it as it was: that spare is not written over, a new one is made
+exec 7<"$DS/modules.dep.bin"
+held_ino=$(stat -L -c %i /proc/$$/fd/7)
+held_sum=$(sha256sum </proc/$$/fd/7)
+cp "$KSRC/net/802/stp.ko" "$DS/updates/"
+"$KMODCTL" --root "$TS" depmod --add updates/stp.ko >/dev/null 2>&1
+rm "$DS/updates/stp.ko"
+"$KMODCTL" --root "$TS" depmod --remove stp >/dev/null 2>&1
+now_sum=$(sha256sum </proc/$$/fd/7)
+if [ "$now_sum" = "$held_sum" ] && [ "$(stat -c %i "$DS/modules.dep.bin")" != "$held_ino" ]; then
+	pass spare-in-use-left-alone
+else
+	fail spare-in-use-left-alone "the file held open changed, or is in place again"
+fi
+exec 7<&-
+same_as_depmod spare-in-use-identical "$TS" "$KVER54"
+
+# an interrupted publish of the earlier version (temporaries and a journal that exists only
+# during the publish): recovery finishes it
+cp "$KSRC/net/802/stp.ko" "$DS/updates/"
+s=$(mktmp)
+cp -al "$TS/." "$s/"
+for f in modules.dep modules.dep.bin; do rm "$s/lib/modules/$KVER54/$f"; done
+depmod -b "$s" "$KVER54" 2>/dev/null
+for f in modules.dep modules.dep.bin; do cp "$s/lib/modules/$KVER54/$f" "$DS/.kmodd-tmp.$f"; done
+{
+	echo "kmodd-depmod-journal 1"
+	echo "generation 7"
+	for f in modules.dep modules.dep.bin; do echo "$f $(stat -c %s "$DS/.kmodd-tmp.$f")"; done
+	echo end
+} >"$DS/.kmodd-depmod.journal"
+out=$("$KMODCTL" --root "$TS" depmod --recover "$KVER54" 2>&1)
+if echo "$out" | grep -q "Finished an interrupted" && cmp -s "$DS/modules.dep" "$s/lib/modules/$KVER54/modules.dep" &&
+	[ -z "$(ls -A "$DS" | grep -E '^\.kmodd-tmp\.')" ] && [ ! -e "$DS/.kmodd-depmod.journal" ]; then
+	pass recover-version-1
+else
+	fail recover-version-1 "$out; $(ls -A "$DS" | grep kmodd | tr '\n' ' ')"
+fi
+rm -rf "$s"
+rm "$DS/updates/stp.ko"
+"$KMODCTL" --root "$TS" depmod --full "$KVER54" >/dev/null 2>&1
+same_as_depmod recover-version-1-then-full "$TS" "$KVER54"
+
+# a journal that does not check (torn while it was written): nothing to finish, the next
+# update goes on
+printf 'kmodd-depmod-journal 2\ngeneration 3\ncommit\nmodules.dep 1 2\nend\nsum 00000000\n' \
+	>"$DS/.kmodd-depmod.journal"
+cp "$KSRC/net/802/stp.ko" "$DS/updates/"
+check torn-journal-ignored "$KMODCTL" --root "$TS" depmod --add updates/stp.ko
+same_as_depmod torn-journal-identical "$TS" "$KVER54"
+rm "$DS/updates/stp.ko"
 
 # ---- bad input: exit 1, the file named, nothing changed ----
 bad_input() { # name expected-regex args...
