@@ -2971,7 +2971,10 @@ static bool state_range(const StateHeader *h, uint32_t off, size_t n, size_t siz
 
 /* Reads and checks the cache into *ret (pointing into a kept buffer); 0 when there is
  * none or it does not belong to the index files in place. */
-static int state_open(Depmod *d, State *ret)
+/* The cache mapped, its header, checksum, ranges, directories and the identity of the files
+ * it belongs to checked: 1, or 0 when it cannot be used. The references of its modules and
+ * symbols are checked by state_refs_ok(). */
+static int state_map(Depmod *d, State *ret)
 {
 	_cleanup_free_ char *path = path_join(d->dir, CACHE_NAME);
 	_cleanup_close_ int dfd = -EBADF;
@@ -3029,44 +3032,8 @@ static int state_open(Depmod *d, State *ret)
 		.shadowed = (const uint32_t *)(data + h->off_shadowed),
 		.strs = data + h->off_strs,
 	};
-	/* every reference in range */
-	for (uint32_t i = 0; i < h->n_syms; i++)
-		if (S.syms[i] >= h->strs_size || S.sorted[i] >= h->n_syms)
-			return 0;
-	for (uint32_t i = 0; i < h->n_slots; i++)
-		if (S.slots[i] > h->n_syms)
-			return 0;
-	for (uint32_t i = 0; i < h->n_mods; i++) {
-		const StateMod *m = &S.mods[i];
-
-		if (m->name >= h->strs_size || m->path >= h->strs_size ||
-		    m->exports > h->n_ids || m->n_exports > h->n_ids - m->exports ||
-		    m->needs > h->n_ids || m->n_needs > h->n_ids - m->needs ||
-		    m->softdeps > h->n_ids || m->n_softdeps > h->n_ids - m->softdeps ||
-		    m->devname_len > 0x10000 || m->devname_off > UINT32_MAX - m->devname_len ||
-		    m->alias_off > UINT32_MAX - m->alias_len ||
-		    m->dep_off > UINT32_MAX - m->dep_len)
-			return 0;
-		for (uint32_t j = 0; j < m->n_exports; j++)
-			if (S.ids[m->exports + j] >= h->n_syms)
-				return 0;
-		for (uint32_t j = 0; j < m->n_needs; j++)
-			if (S.ids[m->needs + j] >= h->n_syms)
-				return 0;
-		for (uint32_t j = 0; j < m->n_softdeps; j++)
-			if (S.ids[m->softdeps + j] >= h->strs_size)
-				return 0;
-		if (m->deps > h->n_ids || m->n_deps > h->n_ids - m->deps)
-			return 0;
-		for (uint32_t j = 0; j < m->n_deps; j++)
-			if (S.ids[m->deps + j] >= h->n_mods)
-				return 0;
-	}
 	for (uint32_t i = 0; i < h->n_dirs; i++)
 		if (S.dirs[i].path >= h->strs_size)
-			return 0;
-	for (uint32_t i = 0; i < h->n_shadowed; i++)
-		if (S.shadowed[i] >= h->strs_size)
 			return 0;
 	if (h->config_hash != d->config_hash) {
 		log_debug("depmod: depmod.d changed since the cache was written");
@@ -3092,8 +3059,60 @@ static int state_open(Depmod *d, State *ret)
 		log_debug("depmod: modules.order changed since the cache was written");
 		return 0;
 	}
+	*ret = S;
+	return 1;
+}
 
-	/* the symbols, as they were */
+/* Every reference of the cache's symbols and modules in range. */
+static bool state_refs_ok(const State *ret)
+{
+	const StateHeader *h = ret->h;
+	const State S = *ret;
+
+	for (uint32_t i = 0; i < h->n_syms; i++)
+		if (S.syms[i] >= h->strs_size || S.sorted[i] >= h->n_syms)
+			return false;
+	for (uint32_t i = 0; i < h->n_slots; i++)
+		if (S.slots[i] > h->n_syms)
+			return false;
+	for (uint32_t i = 0; i < h->n_mods; i++) {
+		const StateMod *m = &S.mods[i];
+
+		if (m->name >= h->strs_size || m->path >= h->strs_size ||
+		    m->exports > h->n_ids || m->n_exports > h->n_ids - m->exports ||
+		    m->needs > h->n_ids || m->n_needs > h->n_ids - m->needs ||
+		    m->softdeps > h->n_ids || m->n_softdeps > h->n_ids - m->softdeps ||
+		    m->devname_len > 0x10000 || m->devname_off > UINT32_MAX - m->devname_len ||
+		    m->alias_off > UINT32_MAX - m->alias_len ||
+		    m->dep_off > UINT32_MAX - m->dep_len)
+			return false;
+		for (uint32_t j = 0; j < m->n_exports; j++)
+			if (S.ids[m->exports + j] >= h->n_syms)
+				return false;
+		for (uint32_t j = 0; j < m->n_needs; j++)
+			if (S.ids[m->needs + j] >= h->n_syms)
+				return false;
+		for (uint32_t j = 0; j < m->n_softdeps; j++)
+			if (S.ids[m->softdeps + j] >= h->strs_size)
+				return false;
+		if (m->deps > h->n_ids || m->n_deps > h->n_ids - m->deps)
+			return false;
+		for (uint32_t j = 0; j < m->n_deps; j++)
+			if (S.ids[m->deps + j] >= h->n_mods)
+				return false;
+	}
+	for (uint32_t i = 0; i < h->n_shadowed; i++)
+		if (S.shadowed[i] >= h->strs_size)
+			return false;
+	return true;
+}
+
+/* The symbols, as they were: their table used in place. */
+static int state_take(Depmod *d, const State *ret)
+{
+	const StateHeader *h = ret->h;
+	const State S = *ret;
+
 	d->syms = calloc(h->n_syms + 1, sizeof(char *));
 	if (!d->syms)
 		return -ENOMEM;
@@ -3111,8 +3130,20 @@ static int state_open(Depmod *d, State *ret)
 	d->cache_strs = S.strs;
 	d->cache_n_syms = h->n_syms;
 	d->n_sorted = h->n_syms;
-	*ret = S;
 	return 1;
+}
+
+static int state_open(Depmod *d, State *ret)
+{
+	int r = state_map(d, ret);
+
+	if (r <= 0)
+		return r;
+	if (!state_refs_ok(ret)) {
+		log_debug("depmod: the cache refers outside itself");
+		return 0;
+	}
+	return state_take(d, ret);
 }
 
 static int ids_copy(const State *S, uint32_t at, uint32_t n, uint32_t **ret, size_t *ret_n)
@@ -4758,15 +4789,16 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 	if (r < 0)
 		return r;
 	f.d = d;
-	r = state_open(d, &f.S);
+	r = state_map(d, &f.S);
 	if (r <= 0)
 		return r;
 	n_old = f.S.h->n_mods;
 	f.dfd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (f.dfd < 0)
 		return 0;
-	/* a stat per directory, on a thread, while this one maps the previous generation's
-	 * files (the cache vouches for them) and reads the added modules */
+	/* a stat per directory, on a thread, while this one checks the rest of the cache, maps
+	 * the previous generation's files (the cache vouches for them) and reads the added
+	 * modules */
 	{
 		static const int mapped[] = { F_DEP, F_DEP_BIN, F_ALIAS, F_ALIAS_BIN,
 					      F_SYMBOLS_BIN, F_DEVNAME };
@@ -4775,6 +4807,7 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 		const char *skip = NULL;
 		pthread_t thread;
 		bool threaded;
+		int taken = 0;
 
 		dir_st = calloc(nd + 1, sizeof(struct stat));
 		f.probes = calloc(strv_length((char **)add_rel) + 1, sizeof(Mod *));
@@ -4786,6 +4819,10 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 		threaded = pthread_create(&thread, NULL, dir_check, &all) == 0;
 		if (!threaded)
 			dir_check(&all);
+		if (!state_refs_ok(&f.S))
+			skip = "the cache refers outside itself";
+		else if ((taken = state_take(d, &f.S)) < 0)
+			skip = "out of memory";
 		for (size_t i = 0; i < ELEMENTSOF(mapped) && !skip; i++)
 			if (fast_map(&f, mapped[i]) < 0)
 				skip = "an index file cannot be read";
@@ -4815,6 +4852,8 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 		(void)dir_check(&all);
 		if (threaded)
 			pthread_join(thread, NULL);
+		if (taken < 0)
+			return taken;
 		if (skip)
 			return fast_skip(skip);
 		if (all.bad)
