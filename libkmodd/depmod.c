@@ -205,6 +205,7 @@ typedef struct Depmod {
 	uint64_t config_hash; /* of depmod.d's search, override and exclude lines */
 	const Prev *prev; /* a fast update's previous generation */
 	int32_t *old_owner; /* each symbol's owner there (its index), -1 for none */
+	Mod **deps_block; /* the dependencies taken from the previous generation, all of them */
 	DepmodReport *rep;
 } Depmod;
 
@@ -279,7 +280,8 @@ static void mod_free(void *p)
 	free(m->softdeps.v);
 	free(m->exports);
 	free(m->needs);
-	free(m->deps);
+	if (m->alloc_deps > 0) /* else in Depmod.deps_block */
+		free(m->deps);
 	free(m);
 }
 
@@ -320,6 +322,7 @@ static Depmod *depmod_free(Depmod *d)
 	if (!d->sorted_mapped)
 		free(d->sorted);
 	free(d->old_owner);
+	free(d->deps_block);
 	free(d->syms);
 	for (size_t i = 0; i < d->n_dirs; i++)
 		free(d->dirs[i].path);
@@ -1543,6 +1546,8 @@ static const int32_t *prev_owners(Depmod *d);
 static int deps_from_needs(Depmod *d, Mod *m, Mod **owner, const uint8_t *dot, unsigned mark)
 {
 	m->n_deps = 0;
+	if (m->alloc_deps == 0)
+		m->deps = NULL; /* none, or in Depmod.deps_block */
 	for (size_t j = 0; j < m->n_needs; j++) {
 		uint32_t id = m->needs[j];
 		Mod *o;
@@ -1569,12 +1574,21 @@ static int deps_from_prev(Depmod *d, Mod **owner, const uint8_t *dot, bool *ret_
 	const Prev *P = d->prev;
 	_cleanup_free_ uint8_t *moved = calloc(d->n_syms + 1, 1);
 	const int32_t *old_owner;
+	size_t n_block = 0;
+	Mod **at;
 	bool any = false;
 	int r;
 
 	*ret_done = false;
 	old_owner = prev_owners(d);
 	if (!moved || !old_owner)
+		return -ENOMEM;
+	/* the dependencies taken as they were go to one block, not one allocation each */
+	for (size_t i = 0; i < d->n_array; i++)
+		n_block += d->array[i]->n_old_deps;
+	free(d->deps_block);
+	d->deps_block = at = malloc((n_block + 1) * sizeof(Mod *));
+	if (!at)
 		return -ENOMEM;
 	for (size_t id = 0; id < d->n_syms; id++) {
 		const Mod *was = old_owner[id] >= 0 ? &P->mods[old_owner[id]] : NULL;
@@ -1603,11 +1617,15 @@ static int deps_from_prev(Depmod *d, Mod **owner, const uint8_t *dot, bool *ret_
 				return r;
 			continue;
 		}
-		if (m->n_old_deps > 0 && !GREEDY_REALLOC(m->deps, m->alloc_deps, m->n_old_deps))
+		if (m->alloc_deps == 0)
+			m->deps = at;
+		else if (!GREEDY_REALLOC(m->deps, m->alloc_deps, m->n_old_deps))
 			return -ENOMEM;
 		for (size_t j = 0; j < m->n_old_deps; j++)
 			m->deps[j] = &P->mods[m->old_deps[j]];
 		m->n_deps = m->n_old_deps;
+		if (m->alloc_deps == 0)
+			at += m->n_old_deps;
 	}
 	*ret_done = true;
 	return 0;
@@ -4310,7 +4328,8 @@ static void fast_done(Fast *f)
 		for (size_t i = 0; i < f->n_pool; i++) {
 			free(f->pool[i].softdeps.v);
 			free(f->pool[i].aliases.v);
-			free(f->pool[i].deps);
+			if (f->pool[i].alloc_deps > 0)
+				free(f->pool[i].deps);
 		}
 	free(f->pool);
 	for (size_t i = 0; i < f->n_fresh; i++)
