@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <regex.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/file.h>
@@ -206,6 +207,7 @@ typedef struct Depmod {
 	const Prev *prev; /* a fast update's previous generation */
 	int32_t *old_owner; /* each symbol's owner there (its index), -1 for none */
 	Mod **deps_block; /* the dependencies taken from the previous generation, all of them */
+	struct Worker *worker; /* a fast update's, for the work beside the main thread */
 	DepmodReport *rep;
 } Depmod;
 
@@ -2466,6 +2468,133 @@ static double mono_ms(void)
 	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
+/* ---- work beside the calling thread ---- */
+
+/* A thread that stays for a whole update and takes its jobs one at a time. Between jobs it
+ * waits spinning for a while (then sleeping), and so does the thread that waits for a job to
+ * finish: on a machine whose idle CPU must be woken (a virtual one especially), a thread
+ * created or woken for each job starts late. */
+typedef struct Worker {
+	pthread_t thread;
+	bool running;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned posted, finished; /* jobs handed over and done: atomic, and under lock for
+				    * whoever sleeps */
+	void *(*fn)(void *); /* the job posted last; NULL: stop */
+	void *arg;
+} Worker;
+
+#define SPIN_MS 2.0
+
+/* Until *v != not (or == want with eq): spinning up to SPIN_MS, then sleeping on w->cond. */
+static void worker_await(Worker *w, const unsigned *v, unsigned x, bool eq)
+{
+	double until = 0;
+
+	for (unsigned i = 0;; i++) {
+		unsigned now = __atomic_load_n(v, __ATOMIC_ACQUIRE);
+
+		if ((now == x) == eq)
+			return;
+		if ((i & 63) == 63) {
+			double t = mono_ms();
+
+			if (until == 0)
+				until = t + SPIN_MS;
+			else if (t > until)
+				break;
+			/* whatever else wants this CPU runs first */
+			sched_yield();
+		}
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+	}
+	pthread_mutex_lock(&w->lock);
+	while ((__atomic_load_n(v, __ATOMIC_ACQUIRE) == x) != eq)
+		pthread_cond_wait(&w->cond, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void worker_signal(Worker *w, unsigned *v, unsigned value)
+{
+	pthread_mutex_lock(&w->lock);
+	__atomic_store_n(v, value, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void *worker_main(void *p)
+{
+	Worker *w = p;
+
+	for (unsigned seen = 0;; seen++) {
+		worker_await(w, &w->posted, seen, false);
+		if (!w->fn)
+			return NULL;
+		w->fn(w->arg);
+		worker_signal(w, &w->finished, seen + 1);
+	}
+}
+
+static void worker_start(Worker *w)
+{
+	*w = (Worker){ .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+	w->running = pthread_create(&w->thread, NULL, worker_main, w) == 0;
+}
+
+static void worker_post(Worker *w, void *(*fn)(void *), void *arg)
+{
+	w->fn = fn;
+	w->arg = arg;
+	worker_signal(w, &w->posted, w->posted + 1);
+}
+
+static void worker_wait(Worker *w)
+{
+	worker_await(w, &w->finished, w->posted, true);
+}
+
+static void worker_stop(Worker *w)
+{
+	if (!w->running)
+		return;
+	worker_post(w, NULL, NULL);
+	pthread_join(w->thread, NULL);
+	w->running = false;
+}
+
+/* A job beside the calling thread: on the worker when there is one, else on a thread of its
+ * own, else (no thread) at once. */
+typedef struct Job {
+	Worker *w;
+	pthread_t thread;
+	bool threaded, on_worker;
+} Job;
+
+static void job_start(Job *j, Worker *w, void *(*fn)(void *), void *arg)
+{
+	*j = (Job){ .w = w };
+	if (w && w->running) {
+		worker_post(w, fn, arg);
+		j->on_worker = true;
+		return;
+	}
+	j->threaded = pthread_create(&j->thread, NULL, fn, arg) == 0;
+	if (!j->threaded)
+		fn(arg);
+}
+
+static void job_wait(Job *j)
+{
+	if (j->on_worker)
+		worker_wait(j->w);
+	else if (j->threaded)
+		pthread_join(j->thread, NULL);
+	j->on_worker = j->threaded = false;
+}
+
 static void *alias_job(void *p)
 {
 	AliasJob *j = p;
@@ -2494,8 +2623,7 @@ static int state_build(Depmod *d, KBuf *out);
 static int write_outputs(Depmod *d, Output *o)
 {
 	AliasJob job = { d, o, 0 };
-	pthread_t thread;
-	bool threaded;
+	Job thread;
 	double t0 = mono_ms(), t1, t2;
 	int r;
 
@@ -2506,9 +2634,7 @@ static int write_outputs(Depmod *d, Output *o)
 	}
 	/* modules.alias and its .bin on a thread, modules.dep and .symbols beside them; the
 	 * cache is built while the commit waits for the disk (publish) */
-	threaded = pthread_create(&thread, NULL, alias_job, &job) == 0;
-	if (!threaded)
-		alias_job(&job);
+	job_start(&thread, d->worker, alias_job, &job);
 	r = write_dep_text(d, o);
 	if (r >= 0)
 		output_flush(d, o, F_DEP);
@@ -2525,8 +2651,7 @@ static int write_outputs(Depmod *d, Output *o)
 		output_flush(d, o, F_SYMBOLS_BIN);
 	}
 	t2 = mono_ms();
-	if (threaded)
-		pthread_join(thread, NULL);
+	job_wait(&thread);
 	log_debug("depmod: modules.dep %.2f ms, modules.symbols %.2f ms, modules.alias %.2f ms "
 		  "(beside them)",
 		  t1 - t0, t2 - t1, job.ms);
@@ -3641,8 +3766,7 @@ typedef struct CacheJob {
 	Output *o;
 	int dfd;
 	int r;
-	bool threaded;
-	pthread_t thread;
+	Job job;
 } CacheJob;
 
 static void *cache_job(void *p)
@@ -3669,16 +3793,12 @@ static void *cache_job(void *p)
 
 static void cache_start(CacheJob *j)
 {
-	j->threaded = pthread_create(&j->thread, NULL, cache_job, j) == 0;
-	if (!j->threaded)
-		cache_job(j);
+	job_start(&j->job, j->d->worker, cache_job, j);
 }
 
 static int cache_wait(CacheJob *j)
 {
-	if (j->threaded)
-		pthread_join(j->thread, NULL);
-	j->threaded = false;
+	job_wait(&j->job);
 	return j->r;
 }
 
@@ -4800,13 +4920,18 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 	_cleanup_strv_free_ char **shadowed = NULL;
 	_cleanup_free_ char *order = NULL;
 	_cleanup_free_ struct stat *dir_st = NULL;
+	/* last, so that it stops first: no job of it runs past this function */
+	_cleanup_(worker_stop) Worker worker;
 	size_t order_size = 0, n_old, n_new = 0;
 	bool have_order;
 	int r;
 
+	/* started now, it is awake when its first job comes */
+	worker_start(&worker);
 	r = depmod_new(root, kver, rep, &d);
 	if (r < 0)
 		return r;
+	d->worker = &worker;
 	f.d = d;
 	r = state_map(d, &f.S);
 	if (r <= 0)
@@ -4824,8 +4949,7 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 		uint32_t nd = f.S.h->n_dirs;
 		DirCheck all = { &f.S, f.dfd, 0, nd, NULL, &f, 0, n_old, false, false };
 		const char *skip = NULL;
-		pthread_t thread;
-		bool threaded;
+		Job thread;
 		int taken = 0;
 
 		dir_st = calloc(nd + 1, sizeof(struct stat));
@@ -4835,9 +4959,7 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 		if (!dir_st || !f.probes || !f.pool)
 			return -ENOMEM;
 		all.st = dir_st;
-		threaded = pthread_create(&thread, NULL, dir_check, &all) == 0;
-		if (!threaded)
-			dir_check(&all);
+		job_start(&thread, &worker, dir_check, &all);
 		if (!state_refs_ok(&f.S))
 			skip = "the cache refers outside itself";
 		else if ((taken = state_take(d, &f.S)) < 0)
@@ -4869,8 +4991,7 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 		if (!skip)
 			__atomic_store_n(&all.mapped, true, __ATOMIC_RELEASE);
 		(void)dir_check(&all);
-		if (threaded)
-			pthread_join(thread, NULL);
+		job_wait(&thread);
 		if (taken < 0)
 			return taken;
 		if (skip)
