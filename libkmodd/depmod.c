@@ -3114,9 +3114,9 @@ static bool state_range(const StateHeader *h, uint32_t off, size_t n, size_t siz
 
 /* Reads and checks the cache into *ret (pointing into a kept buffer); 0 when there is
  * none or it does not belong to the index files in place. */
-/* The cache mapped, its header, checksum, ranges, directories and the identity of the files
- * it belongs to checked: 1, or 0 when it cannot be used. The references of its modules and
- * symbols are checked by state_refs_ok(). */
+/* The cache mapped, its header, ranges, directories and the identity of the files it belongs
+ * to checked: 1, or 0 when it cannot be used. Its checksum and the references of its modules
+ * and symbols are checked by state_refs_ok(); until then only its directories are read. */
 static int state_map(Depmod *d, State *ret)
 {
 	_cleanup_free_ char *path = path_join(d->dir, CACHE_NAME);
@@ -3149,10 +3149,6 @@ static int state_map(Depmod *d, State *ret)
 		return 0;
 	/* the generation counts on even when the rest is stale */
 	d->generation = h->generation;
-	if (h->checksum != state_checksum(data + sizeof(StateHeader), size - sizeof(StateHeader))) {
-		log_debug("depmod: %s: checksum mismatch", path);
-		return 0;
-	}
 	if (!state_range(h, h->off_syms, h->n_syms, 4) ||
 	    !state_range(h, h->off_sorted, h->n_syms, 4) ||
 	    !state_range(h, h->off_slots, h->n_slots, 4) ||
@@ -3206,12 +3202,17 @@ static int state_map(Depmod *d, State *ret)
 	return 1;
 }
 
-/* Every reference of the cache's symbols and modules in range. */
+/* The cache's checksum right, and every reference of its symbols and modules in range. */
 static bool state_refs_ok(const State *ret)
 {
 	const StateHeader *h = ret->h;
 	const State S = *ret;
 
+	if (h->checksum != state_checksum((const char *)h + sizeof(StateHeader),
+					  h->size - sizeof(StateHeader))) {
+		log_debug("depmod: the cache's checksum does not match");
+		return false;
+	}
 	for (uint32_t i = 0; i < h->n_syms; i++)
 		if (S.syms[i] >= h->strs_size || S.sorted[i] >= h->n_syms)
 			return false;
@@ -3282,10 +3283,8 @@ static int state_open(Depmod *d, State *ret)
 
 	if (r <= 0)
 		return r;
-	if (!state_refs_ok(ret)) {
-		log_debug("depmod: the cache refers outside itself");
+	if (!state_refs_ok(ret))
 		return 0;
-	}
 	return state_take(d, ret);
 }
 
@@ -4961,7 +4960,7 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 		all.st = dir_st;
 		job_start(&thread, &worker, dir_check, &all);
 		if (!state_refs_ok(&f.S))
-			skip = "the cache refers outside itself";
+			skip = "the cache does not check";
 		else if ((taken = state_take(d, &f.S)) < 0)
 			skip = "out of memory";
 		for (size_t i = 0; i < ELEMENTSOF(mapped) && !skip; i++)
