@@ -228,6 +228,11 @@ typedef struct Output {
 	bool publish; /* the indexes built are published (not a --verify build) */
 	void *region; /* the buffers' room (output_room) */
 	size_t region_size;
+	/* with a worker, the cache has room of its own and is built beside modules.symbols,
+	 * once modules.alias is done (the worker takes its jobs in order) */
+	Depmod *d;
+	bool cache_early;
+	int cache_early_r;
 } Output;
 
 static void output_flush(Depmod *d, Output *o, int f);
@@ -378,6 +383,8 @@ static int output_room(Depmod *d, Output *o)
 	size_t cap[F_MAX] = {}, total = 0;
 	char *p;
 
+	bool own_cache = o->publish && d->worker && d->prev_cache_size > 0;
+
 	_Static_assert(ELEMENTSOF(order) == F_MAX - 3, "every file but the three that wait");
 	for (int f = 0; f < F_MAX; f++) {
 		size_t was = f == F_CACHE ? d->prev_cache_size : d->prev_size[f];
@@ -392,8 +399,13 @@ static int output_room(Depmod *d, Output *o)
 			total += cap[order[i]];
 	if (total == 0)
 		return 0;
-	if (kbuf_region(max_size(total, cap[F_CACHE]), &o->region, &o->region_size) < 0)
+	if (kbuf_region(own_cache ? total + cap[F_CACHE] : max_size(total, cap[F_CACHE]),
+			&o->region, &o->region_size) < 0)
 		return -ENOMEM;
+	if (own_cache && o->buf[F_CACHE].allocated == 0)
+		o->buf[F_CACHE] = (KBuf){ .data = (char *)o->region + total,
+					  .allocated = o->region_size - total,
+					  .borrowed = true };
 	p = o->region;
 	for (size_t i = 0; i < ELEMENTSOF(order); i++) {
 		int f = order[i];
@@ -2470,10 +2482,12 @@ static double mono_ms(void)
 
 /* ---- work beside the calling thread ---- */
 
-/* A thread that stays for a whole update and takes its jobs one at a time. Between jobs it
- * waits spinning for a while (then sleeping), and so does the thread that waits for a job to
- * finish: on a machine whose idle CPU must be woken (a virtual one especially), a thread
- * created or woken for each job starts late. */
+/* A thread that stays for a whole update and takes its jobs in the order they were handed
+ * over. Between jobs it waits spinning for a while (yielding, then sleeping), and so does the
+ * thread that waits for a job to finish: on a machine whose idle CPU must be woken (a virtual
+ * one especially), a thread created or woken for each job starts late. */
+#define WORKER_JOBS 4
+
 typedef struct Worker {
 	pthread_t thread;
 	bool running;
@@ -2481,22 +2495,28 @@ typedef struct Worker {
 	pthread_cond_t cond;
 	unsigned posted, finished; /* jobs handed over and done: atomic, and under lock for
 				    * whoever sleeps */
-	void *(*fn)(void *); /* the job posted last; NULL: stop */
-	void *arg;
+	struct {
+		void *(*fn)(void *); /* NULL: stop */
+		void *arg;
+	} jobs[WORKER_JOBS];
 } Worker;
 
 #define SPIN_MS 2.0
 
-/* Until *v != not (or == want with eq): spinning up to SPIN_MS, then sleeping on w->cond. */
-static void worker_await(Worker *w, const unsigned *v, unsigned x, bool eq)
+/* Until *v reaches at (with past: at or beyond; else: anything but at), spinning up to
+ * SPIN_MS, then sleeping on w->cond. */
+static bool worker_reached(const unsigned *v, unsigned at, bool past)
+{
+	unsigned now = __atomic_load_n(v, __ATOMIC_ACQUIRE);
+
+	return past ? (int)(now - at) >= 0 : now != at;
+}
+
+static void worker_await(Worker *w, const unsigned *v, unsigned at, bool past)
 {
 	double until = 0;
 
-	for (unsigned i = 0;; i++) {
-		unsigned now = __atomic_load_n(v, __ATOMIC_ACQUIRE);
-
-		if ((now == x) == eq)
-			return;
+	for (unsigned i = 0; !worker_reached(v, at, past); i++) {
 		if ((i & 63) == 63) {
 			double t = mono_ms();
 
@@ -2512,7 +2532,7 @@ static void worker_await(Worker *w, const unsigned *v, unsigned x, bool eq)
 #endif
 	}
 	pthread_mutex_lock(&w->lock);
-	while ((__atomic_load_n(v, __ATOMIC_ACQUIRE) == x) != eq)
+	while (!worker_reached(v, at, past))
 		pthread_cond_wait(&w->cond, &w->lock);
 	pthread_mutex_unlock(&w->lock);
 }
@@ -2530,10 +2550,13 @@ static void *worker_main(void *p)
 	Worker *w = p;
 
 	for (unsigned seen = 0;; seen++) {
+		void *(*fn)(void *);
+
 		worker_await(w, &w->posted, seen, false);
-		if (!w->fn)
+		fn = w->jobs[seen % WORKER_JOBS].fn;
+		if (!fn)
 			return NULL;
-		w->fn(w->arg);
+		fn(w->jobs[seen % WORKER_JOBS].arg);
 		worker_signal(w, &w->finished, seen + 1);
 	}
 }
@@ -2544,23 +2567,29 @@ static void worker_start(Worker *w)
 	w->running = pthread_create(&w->thread, NULL, worker_main, w) == 0;
 }
 
-static void worker_post(Worker *w, void *(*fn)(void *), void *arg)
+/* Hands a job over; returns its number, which worker_wait() takes. */
+static unsigned worker_post(Worker *w, void *(*fn)(void *), void *arg)
 {
-	w->fn = fn;
-	w->arg = arg;
-	worker_signal(w, &w->posted, w->posted + 1);
+	unsigned n = w->posted;
+
+	/* a free slot: the job WORKER_JOBS back is done */
+	worker_await(w, &w->finished, n - WORKER_JOBS + 1, true);
+	w->jobs[n % WORKER_JOBS].fn = fn;
+	w->jobs[n % WORKER_JOBS].arg = arg;
+	worker_signal(w, &w->posted, n + 1);
+	return n + 1;
 }
 
-static void worker_wait(Worker *w)
+static void worker_wait(Worker *w, unsigned job)
 {
-	worker_await(w, &w->finished, w->posted, true);
+	worker_await(w, &w->finished, job, true);
 }
 
 static void worker_stop(Worker *w)
 {
 	if (!w->running)
 		return;
-	worker_post(w, NULL, NULL);
+	(void)worker_post(w, NULL, NULL);
 	pthread_join(w->thread, NULL);
 	w->running = false;
 }
@@ -2569,16 +2598,16 @@ static void worker_stop(Worker *w)
  * own, else (no thread) at once. */
 typedef struct Job {
 	Worker *w;
+	unsigned n; /* its number on the worker, 0: not there */
 	pthread_t thread;
-	bool threaded, on_worker;
+	bool threaded;
 } Job;
 
 static void job_start(Job *j, Worker *w, void *(*fn)(void *), void *arg)
 {
 	*j = (Job){ .w = w };
 	if (w && w->running) {
-		worker_post(w, fn, arg);
-		j->on_worker = true;
+		j->n = worker_post(w, fn, arg);
 		return;
 	}
 	j->threaded = pthread_create(&j->thread, NULL, fn, arg) == 0;
@@ -2588,11 +2617,24 @@ static void job_start(Job *j, Worker *w, void *(*fn)(void *), void *arg)
 
 static void job_wait(Job *j)
 {
-	if (j->on_worker)
-		worker_wait(j->w);
+	if (j->n)
+		worker_wait(j->w, j->n);
 	else if (j->threaded)
 		pthread_join(j->thread, NULL);
-	j->on_worker = j->threaded = false;
+	j->n = 0;
+	j->threaded = false;
+}
+
+/* The cache built early, on the worker: after modules.alias (its lines' places), beside
+ * modules.symbols; finished and written by cache_job() in publish. */
+static int state_build(Depmod *d, KBuf *out);
+
+static void *cache_build_job(void *p)
+{
+	Output *o = p;
+
+	o->cache_early_r = state_build(o->d, &o->buf[F_CACHE]);
+	return NULL;
 }
 
 static void *alias_job(void *p)
@@ -2638,6 +2680,15 @@ static int write_outputs(Depmod *d, Output *o)
 	r = write_dep_text(d, o);
 	if (r >= 0)
 		output_flush(d, o, F_DEP);
+	/* every module's place in modules.dep is known: the cache can be built next */
+	if (r >= 0 && o->publish && d->worker && o->buf[F_CACHE].allocated > 0 &&
+	    o->buf[F_CACHE].size == 0) {
+		Job early;
+
+		o->d = d;
+		o->cache_early = true;
+		job_start(&early, d->worker, cache_build_job, o);
+	}
 	if (r >= 0)
 		r = write_dep_bin(d, o);
 	if (r >= 0)
@@ -3774,7 +3825,8 @@ static void *cache_job(void *p)
 	KBuf *b = &j->o->buf[F_CACHE];
 	_cleanup_close_ int fd = -EBADF;
 
-	j->r = state_build(j->d, b);
+	/* built early on the worker (before this job, which it takes in order), or now */
+	j->r = j->o->cache_early ? j->o->cache_early_r : state_build(j->d, b);
 	if (j->r >= 0)
 		j->r = state_finish(j->d, j->o->st, b);
 	if (j->r < 0)
