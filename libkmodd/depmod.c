@@ -3249,6 +3249,8 @@ static int state_map(Depmod *d, State *ret)
 		log_debug("depmod: modules.order changed since the cache was written");
 		return 0;
 	}
+	d->prev_strs_size = h->strs_size;
+	d->prev_cache_size = h->size;
 	*ret = S;
 	return 1;
 }
@@ -3319,8 +3321,6 @@ static int state_take(Depmod *d, const State *ret)
 	d->sorted_mapped = true;
 	d->n_syms = d->alloc_syms = h->n_syms;
 	d->n_slots = h->n_slots;
-	d->prev_strs_size = h->strs_size;
-	d->prev_cache_size = h->size;
 	d->cache_syms = S.syms;
 	d->cache_strs = S.strs;
 	d->cache_n_syms = h->n_syms;
@@ -4666,6 +4666,18 @@ static int fast_list(Fast *f, int fd, const char *prefix)
 struct Fast;
 static bool pool_fill(struct Fast *f, uint32_t i, uint32_t end);
 
+/* The output region's pages brought in (a huge page at a time where there are huge pages),
+ * on the worker while the main thread decides the tree: on a virtual machine a fresh page can
+ * take long to come. */
+static void *prefault_job(void *p)
+{
+	Output *o = p;
+
+	for (size_t at = 0; at < o->region_size; at += 4096)
+		((volatile char *)o->region)[at] = 0;
+	return NULL;
+}
+
 typedef struct DirCheck {
 	const State *S;
 	int dfd;
@@ -5000,7 +5012,7 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 		uint32_t nd = f.S.h->n_dirs;
 		DirCheck all = { &f.S, f.dfd, 0, nd, NULL, &f, 0, n_old, false, false };
 		const char *skip = NULL;
-		Job thread;
+		Job thread, prefault;
 		int taken = 0;
 
 		dir_st = calloc(nd + 1, sizeof(struct stat));
@@ -5011,6 +5023,12 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 			return -ENOMEM;
 		all.st = dir_st;
 		job_start(&thread, &worker, dir_check, &all);
+		/* the room for the new generation, sized after the previous one, brought in on
+		 * the worker once the directories are checked */
+		if (output_room(d, &o) < 0)
+			return -ENOMEM;
+		if (o.region)
+			job_start(&prefault, &worker, prefault_job, &o);
 		if (!state_refs_ok(&f.S))
 			skip = "the cache does not check";
 		else if ((taken = state_take(d, &f.S)) < 0)
@@ -5142,8 +5160,6 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 	d->prev = &f.prev;
 
 
-	if (output_room(d, &o) < 0)
-		return -ENOMEM;
 	r = compute_deps(d);
 	if (r < 0)
 		return r;

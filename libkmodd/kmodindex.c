@@ -829,9 +829,11 @@ static int patch_rebuild(Patch *P, uint32_t off, size_t pos, size_t lo, size_t h
  * does those. Most of a patch is here: an update touches a few paths of the trie. */
 static int copy_node(Patch *P, uint32_t off, unsigned depth, uint32_t *ret)
 {
-	uint32_t child_offs[INDEX_CHILDMAX];
-	size_t begin = P->out->size, start, pl = 0, n_children = 0, room;
-	unsigned first = INDEX_CHILDMAX, last = 0;
+	/* the children there are (index into the old table) and their new offsets */
+	uint8_t kid_at[INDEX_CHILDMAX];
+	uint32_t kid_off[INDEX_CHILDMAX];
+	size_t begin = P->out->size, start, pl = 0, room, span = 0;
+	unsigned n_kids = 0;
 	uint32_t n_kept = 0, offset, prev_prio = 0;
 	unsigned char *w, *count = NULL;
 	const char *why;
@@ -843,34 +845,37 @@ static int copy_node(Patch *P, uint32_t off, unsigned depth, uint32_t *ret)
 	r = node_parse(P->d, P->size, off, &n, &why);
 	if (r < 0)
 		return r;
-	if (n.children)
-		for (unsigned c = n.first; c <= n.last; c++) {
-			uint32_t old = get_be32(n.children + 4 * (c - n.first)), nw = 0;
+	if (n.children) {
+		unsigned all = n.last - n.first + 1;
+
+		for (unsigned i = 0; i < all; i++) {
+			uint32_t old = get_be32(n.children + 4 * i);
 
 			if (old == 0)
 				continue;
 			if ((old & INDEX_NODE_MASK) >= (off & INDEX_NODE_MASK))
 				return -EBADMSG;
-			r = copy_node(P, old, depth + 1, &nw);
+			r = copy_node(P, old, depth + 1, &kid_off[n_kids]);
 			if (r < 0) {
 				P->out->size = begin;
 				return r;
 			}
-			child_offs[c] = nw;
-			if (first == INDEX_CHILDMAX)
-				first = c;
-			last = c;
-			n_children++;
+			kid_at[n_kids++] = (uint8_t)i;
 		}
+		if (n_kids > 0)
+			span = (size_t)(kid_at[n_kids - 1] - kid_at[0]) + 1;
+	}
 	if (n.prefix_len > 0)
 		pl = n.prefix_len + 1;
 	/* the node is at most as long as it was: the values are those that stay */
-	room = pl + 2 + 4 * (size_t)(n_children ? last - first + 1 : 0) + 4;
+	room = pl + 2 + 4 * span + 4;
 	if (n.values)
 		room += P->size - (size_t)(n.values - P->d);
-	r = kbuf_reserve(P->out, room);
-	if (r < 0)
-		return r;
+	if (P->out->size + room + 1 > P->out->allocated) {
+		r = kbuf_reserve(P->out, room);
+		if (r < 0)
+			return r;
+	}
 	start = P->out->size;
 	if (start > INDEX_NODE_MASK)
 		return -EFBIG;
@@ -881,15 +886,13 @@ static int copy_node(Patch *P, uint32_t off, unsigned depth, uint32_t *ret)
 		w += pl;
 		offset |= INDEX_NODE_PREFIX;
 	}
-	if (n_children > 0) {
-		*w++ = (unsigned char)first;
-		*w++ = (unsigned char)last;
-		for (unsigned c = first; c <= last; c++) {
-			uint32_t old = get_be32(n.children + 4 * (c - n.first));
-
-			put_be32_at(w, old ? child_offs[c] : 0);
-			w += 4;
-		}
+	if (n_kids > 0) {
+		*w++ = (unsigned char)(n.first + kid_at[0]);
+		*w++ = (unsigned char)(n.first + kid_at[n_kids - 1]);
+		memset(w, 0, 4 * span);
+		for (unsigned k = 0; k < n_kids; k++)
+			put_be32_at(w + 4 * (kid_at[k] - kid_at[0]), kid_off[k]);
+		w += 4 * span;
 		offset |= INDEX_NODE_CHILDS;
 	}
 	if (n.values) {
@@ -898,15 +901,20 @@ static int copy_node(Patch *P, uint32_t off, unsigned depth, uint32_t *ret)
 		count = w;
 		w += 4;
 		for (uint32_t i = 0; i < n.n_values; i++) {
-			const unsigned char *nul;
+			const unsigned char *q, *nul;
 			uint32_t prio, to;
 			size_t l;
 
 			if (end - v < 5)
 				return -EBADMSG;
 			prio = get_be32(v);
-			nul = memchr(v + 4, 0, (size_t)(end - v) - 4);
-			if (!nul || prio >= P->n_remap)
+			if (prio >= P->n_remap)
+				return -EBADMSG;
+			/* names are short: a few bytes looked at one by one, the rest by memchr */
+			for (q = v + 4; q < v + 20 && q < end && *q; q++)
+				;
+			nul = q < end && !*q ? q : memchr(q, 0, (size_t)(end - q));
+			if (!nul)
 				return -EBADMSG;
 			l = (size_t)(nul - v) + 1;
 			to = P->remap[prio];
@@ -930,7 +938,7 @@ static int copy_node(Patch *P, uint32_t off, unsigned depth, uint32_t *ret)
 		} else
 			w = count;
 	}
-	if (depth > 0 && n_kept == 0 && n_children <= 1) {
+	if (depth > 0 && n_kept == 0 && n_kids <= 1) {
 		P->out->size = begin;
 		return -EAGAIN;
 	}
