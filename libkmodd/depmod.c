@@ -4666,15 +4666,19 @@ static int fast_list(Fast *f, int fd, const char *prefix)
 struct Fast;
 static bool pool_fill(struct Fast *f, uint32_t i, uint32_t end);
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
 /* The output region's pages brought in (a huge page at a time where there are huge pages),
- * on the worker while the main thread decides the tree: on a virtual machine a fresh page can
- * take long to come. */
+ * on the worker while the main thread goes on: on a virtual machine a fresh page can take
+ * long to come. MADV_POPULATE_WRITE leaves what is there as it is (the main thread may be
+ * writing already); a kernel without it (before 5.14) leaves the pages to their first use. */
 static void *prefault_job(void *p)
 {
 	Output *o = p;
 
-	for (size_t at = 0; at < o->region_size; at += 4096)
-		((volatile char *)o->region)[at] = 0;
+	(void)madvise(o->region, o->region_size, MADV_POPULATE_WRITE);
 	return NULL;
 }
 
