@@ -1758,31 +1758,34 @@ static int write_dep_text(Depmod *d, Output *o)
 {
 	_cleanup_free_ Mod **list = calloc(d->n_array + 1, sizeof(Mod *));
 	_cleanup_free_ Mod **stack = calloc(d->n_array + 1, sizeof(Mod *));
+	_cleanup_free_ size_t *path_len = malloc((d->n_array + 1) * sizeof(size_t));
 	KBuf *t = &o->buf[F_DEP];
 
-	if (!list || !stack)
+	if (!list || !stack || !path_len)
 		return -ENOMEM;
-	for (size_t i = 0; i < d->n_array; i++)
+	for (size_t i = 0; i < d->n_array; i++) {
 		d->array[i]->stamp = 0;
+		path_len[i] = strlen(d->array[i]->path);
+	}
 	for (size_t i = 0; i < d->n_array; i++) {
 		Mod *m = d->array[i];
 		size_t n = closure(m, (unsigned)i + 1, list, stack), len, pl;
 		char *w;
 
-		len = strlen(m->path) + 2;
+		len = path_len[i] + 2;
 		for (size_t j = 0; j < n; j++)
-			len += strlen(list[j]->path) + 1;
+			len += path_len[list[j]->idx] + 1;
 		if (kbuf_reserve(t, len) < 0)
 			return -ENOMEM;
 		m->dep_off = t->size;
 		w = t->data + t->size;
-		pl = strlen(m->path);
+		pl = path_len[i];
 		memcpy(w, m->path, pl);
 		w += pl;
 		*w++ = ':';
 		for (size_t j = 0; j < n; j++) {
 			*w++ = ' ';
-			pl = strlen(list[j]->path);
+			pl = path_len[list[j]->idx];
 			memcpy(w, list[j]->path, pl);
 			w += pl;
 		}
@@ -2561,10 +2564,21 @@ static void *worker_main(void *p)
 	}
 }
 
+/* The worker runs on the CPUs the caller is not on now: left to itself, the scheduler of a
+ * virtual machine tends to pack both threads on one virtual CPU for milliseconds. */
 static void worker_start(Worker *w)
 {
+	cpu_set_t others;
+	int here = sched_getcpu();
+
 	*w = (Worker){ .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 	w->running = pthread_create(&w->thread, NULL, worker_main, w) == 0;
+	if (w->running && here >= 0 && here < CPU_SETSIZE &&
+	    sched_getaffinity(0, sizeof(others), &others) == 0) {
+		CPU_CLR(here, &others);
+		if (CPU_COUNT(&others) > 0)
+			(void)pthread_setaffinity_np(w->thread, sizeof(others), &others);
+	}
 }
 
 /* Hands a job over; returns its number, which worker_wait() takes. */
