@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <malloc.h>
 #include <time.h>
 
 #include "depmod.h"
@@ -136,6 +137,13 @@ int verb_depmod(int argc, char *argv[])
 		kver = kver_default;
 	}
 
+	/* The update's threads fault pages in while the other allocates: every mmap, munmap or
+	 * brk waits for all page faults in progress (and on a virtual machine a fresh huge page
+	 * can take milliseconds to come). So this short-lived process takes its heap in one
+	 * piece and keeps it: no large allocation of its own maps or unmaps memory. */
+	(void)mallopt(M_MMAP_THRESHOLD, 256 << 20);
+	(void)mallopt(M_TOP_PAD, 64 << 20);
+	(void)mallopt(M_TRIM_THRESHOLD, 512 << 20);
 	if (recover)
 		r = depmod_recover(arg_root, kver, &rep);
 	else if (verify)

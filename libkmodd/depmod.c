@@ -211,6 +211,25 @@ typedef struct Depmod {
 	DepmodReport *rep;
 } Depmod;
 
+/* A job beside the calling thread: on the update's worker when there is one, else on a thread
+ * of its own, else (no thread) at once (job_start(), job_wait()). */
+struct Worker;
+typedef struct Job {
+	struct Worker *w;
+	unsigned n; /* its number on the worker, 0: not there */
+	pthread_t thread;
+	bool threaded;
+} Job;
+
+/* A job that whoever waits for it runs itself when nothing has taken it yet: a worker that is
+ * late (a virtual CPU being woken) delays nothing (task_start(), task_finish()). */
+typedef struct Task {
+	void *(*fn)(void *);
+	void *arg;
+	int state; /* TASK_NONE, TASK_QUEUED, TASK_RUNNING, TASK_DONE: atomic */
+	Job job;
+} Task;
+
 typedef struct Output {
 	KBuf buf[F_MAX];
 	bool present[F_MAX];
@@ -233,6 +252,11 @@ typedef struct Output {
 	Depmod *d;
 	bool cache_early;
 	int cache_early_r;
+	/* modules.alias, .softdep, .devname and modules.alias.bin, beside the main thread */
+	Task alias_task;
+	int alias_r;
+	double alias_ms;
+	Task build_task, cache_task; /* the cache built early; finished and written */
 } Output;
 
 static void output_flush(Depmod *d, Output *o, int f);
@@ -2468,12 +2492,6 @@ static int write_builtin(Depmod *d, Output *o)
 }
 
 
-typedef struct AliasJob {
-	Depmod *d;
-	Output *o;
-	int r;
-	double ms;
-} AliasJob;
 
 static double mono_ms(void)
 {
@@ -2608,19 +2626,12 @@ static void worker_stop(Worker *w)
 	w->running = false;
 }
 
-/* A job beside the calling thread: on the worker when there is one, else on a thread of its
- * own, else (no thread) at once. */
-typedef struct Job {
-	Worker *w;
-	unsigned n; /* its number on the worker, 0: not there */
-	pthread_t thread;
-	bool threaded;
-} Job;
 
 static void job_start(Job *j, Worker *w, void *(*fn)(void *), void *arg)
 {
-	*j = (Job){ .w = w };
+	*j = (Job){};
 	if (w && w->running) {
+		j->w = w;
 		j->n = worker_post(w, fn, arg);
 		return;
 	}
@@ -2639,6 +2650,49 @@ static void job_wait(Job *j)
 	j->threaded = false;
 }
 
+/* TASK_NONE: never started (a zeroed Task), nothing to wait for */
+enum { TASK_NONE, TASK_QUEUED, TASK_RUNNING, TASK_DONE };
+
+static void *task_run(void *p)
+{
+	Task *t = p;
+	int queued = TASK_QUEUED;
+
+	/* the task's state is looked at before anything it points to: whoever comes second
+	 * leaves it */
+	if (!__atomic_compare_exchange_n(&t->state, &queued, TASK_RUNNING, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return NULL;
+	t->fn(t->arg);
+	if (t->job.w)
+		worker_signal(t->job.w, (unsigned *)&t->state, TASK_DONE);
+	else
+		__atomic_store_n(&t->state, TASK_DONE, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void task_start(Task *t, Worker *w, void *(*fn)(void *), void *arg)
+{
+	t->fn = fn;
+	t->arg = arg;
+	t->state = TASK_QUEUED;
+	job_start(&t->job, w, task_run, t);
+}
+
+/* Waits for the task, running it here when nothing has taken it yet. */
+static void task_finish(Task *t)
+{
+	if (__atomic_load_n(&t->state, __ATOMIC_ACQUIRE) == TASK_NONE)
+		return;
+	(void)task_run(t);
+	if (t->job.n)
+		worker_await(t->job.w, (const unsigned *)&t->state, TASK_DONE, true);
+	else if (t->job.threaded) {
+		pthread_join(t->job.thread, NULL);
+		t->job.threaded = false;
+	}
+}
+
 /* The cache built early, on the worker: after modules.alias (its lines' places), beside
  * modules.symbols; finished and written by cache_job() in publish. */
 static int state_build(Depmod *d, KBuf *out);
@@ -2647,28 +2701,31 @@ static void *cache_build_job(void *p)
 {
 	Output *o = p;
 
+	/* after modules.alias, wherever that ran */
+	task_finish(&o->alias_task);
 	o->cache_early_r = state_build(o->d, &o->buf[F_CACHE]);
 	return NULL;
 }
 
 static void *alias_job(void *p)
 {
-	AliasJob *j = p;
+	Output *o = p;
+	Depmod *d = o->d;
 	double t = mono_ms();
 
 	/* a failed write is recorded in o->err; publish() reports it */
-	j->r = write_alias_text(j->d, j->o);
-	if (j->r < 0)
+	o->alias_r = write_alias_text(d, o);
+	if (o->alias_r < 0)
 		goto finish;
-	output_flush(j->d, j->o, F_ALIAS);
-	output_flush(j->d, j->o, F_SOFTDEP);
-	output_flush(j->d, j->o, F_DEVNAME);
-	output_pass(j->o, F_ALIAS, F_ALIAS_BIN);
-	j->r = write_alias_bin(j->d, j->o);
-	if (j->r >= 0)
-		output_flush(j->d, j->o, F_ALIAS_BIN);
+	output_flush(d, o, F_ALIAS);
+	output_flush(d, o, F_SOFTDEP);
+	output_flush(d, o, F_DEVNAME);
+	output_pass(o, F_ALIAS, F_ALIAS_BIN);
+	o->alias_r = write_alias_bin(d, o);
+	if (o->alias_r >= 0)
+		output_flush(d, o, F_ALIAS_BIN);
 finish:
-	j->ms = mono_ms() - t;
+	o->alias_ms = mono_ms() - t;
 	return NULL;
 }
 
@@ -2678,8 +2735,6 @@ static int state_build(Depmod *d, KBuf *out);
 /* Builds the indexes, two threads, each writing what it built to its temporary at once. */
 static int write_outputs(Depmod *d, Output *o)
 {
-	AliasJob job = { d, o, 0 };
-	Job thread;
 	double t0 = mono_ms(), t1, t2;
 	int r;
 
@@ -2690,18 +2745,16 @@ static int write_outputs(Depmod *d, Output *o)
 	}
 	/* modules.alias and its .bin on a thread, modules.dep and .symbols beside them; the
 	 * cache is built while the commit waits for the disk (publish) */
-	job_start(&thread, d->worker, alias_job, &job);
+	o->d = d;
+	task_start(&o->alias_task, d->worker, alias_job, o);
 	r = write_dep_text(d, o);
 	if (r >= 0)
 		output_flush(d, o, F_DEP);
 	/* every module's place in modules.dep is known: the cache can be built next */
 	if (r >= 0 && o->publish && d->worker && o->buf[F_CACHE].allocated > 0 &&
 	    o->buf[F_CACHE].size == 0) {
-		Job early;
-
-		o->d = d;
 		o->cache_early = true;
-		job_start(&early, d->worker, cache_build_job, o);
+		task_start(&o->build_task, d->worker, cache_build_job, o);
 	}
 	if (r >= 0)
 		r = write_dep_bin(d, o);
@@ -2716,12 +2769,12 @@ static int write_outputs(Depmod *d, Output *o)
 		output_flush(d, o, F_SYMBOLS_BIN);
 	}
 	t2 = mono_ms();
-	job_wait(&thread);
+	task_finish(&o->alias_task);
 	log_debug("depmod: modules.dep %.2f ms, modules.symbols %.2f ms, modules.alias %.2f ms "
 		  "(beside them)",
-		  t1 - t0, t2 - t1, job.ms);
+		  t1 - t0, t2 - t1, o->alias_ms);
 	if (r >= 0)
-		r = job.r;
+		r = o->alias_r;
 	if (r < 0 && o->have_dfd) {
 		/* nothing is published: what was written to spares goes */
 		for (int f = 0; f < F_MAX; f++)
@@ -3830,7 +3883,6 @@ typedef struct CacheJob {
 	Output *o;
 	int dfd;
 	int r;
-	Job job;
 } CacheJob;
 
 static void *cache_job(void *p)
@@ -3839,8 +3891,12 @@ static void *cache_job(void *p)
 	KBuf *b = &j->o->buf[F_CACHE];
 	_cleanup_close_ int fd = -EBADF;
 
-	/* built early on the worker (before this job, which it takes in order), or now */
-	j->r = j->o->cache_early ? j->o->cache_early_r : state_build(j->d, b);
+	/* built early (wherever that ran), or now */
+	if (j->o->cache_early) {
+		task_finish(&j->o->build_task);
+		j->r = j->o->cache_early_r;
+	} else
+		j->r = state_build(j->d, b);
 	if (j->r >= 0)
 		j->r = state_finish(j->d, j->o->st, b);
 	if (j->r < 0)
@@ -3858,12 +3914,12 @@ static void *cache_job(void *p)
 
 static void cache_start(CacheJob *j)
 {
-	job_start(&j->job, j->d->worker, cache_job, j);
+	task_start(&j->o->cache_task, j->d->worker, cache_job, j);
 }
 
 static int cache_wait(CacheJob *j)
 {
-	job_wait(&j->job);
+	task_finish(&j->o->cache_task);
 	return j->r;
 }
 
@@ -5041,12 +5097,9 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 			return -ENOMEM;
 		all.st = dir_st;
 		job_start(&thread, &worker, dir_check, &all);
-		/* the room for the new generation, sized after the previous one, brought in on
-		 * the worker once the directories are checked */
+		/* the room for the new generation, sized after the previous one */
 		if (output_room(d, &o) < 0)
 			return -ENOMEM;
-		if (o.region)
-			job_start(&prefault, &worker, prefault_job, &o);
 		if (!state_refs_ok(&f.S))
 			skip = "the cache does not check";
 		else if ((taken = state_take(d, &f.S)) < 0)
@@ -5079,6 +5132,10 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 			__atomic_store_n(&all.mapped, true, __ATOMIC_RELEASE);
 		(void)dir_check(&all);
 		job_wait(&thread);
+		/* brought in on the worker once this thread is done mapping files (a mapping
+		 * waits for every page fault in progress) */
+		if (o.region)
+			job_start(&prefault, &worker, prefault_job, &o);
 		if (taken < 0)
 			return taken;
 		if (skip)
