@@ -2732,7 +2732,7 @@ finish:
 static void drop_spares(Output *o, int dfd);
 static int state_build(Depmod *d, KBuf *out);
 
-/* Builds the indexes, two threads, each writing what it built to its temporary at once. */
+/* Builds the indexes, two threads, each writing what it built to its spare at once. */
 static int write_outputs(Depmod *d, Output *o)
 {
 	double t0 = mono_ms(), t1, t2;
@@ -2743,8 +2743,9 @@ static int write_outputs(Depmod *d, Output *o)
 		o->dfd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		o->have_dfd = o->dfd >= 0;
 	}
-	/* modules.alias and its .bin on a thread, modules.dep and .symbols beside them; the
-	 * cache is built while the commit waits for the disk (publish) */
+	/* modules.alias and its .bin on the worker (or a thread), modules.dep and .symbols
+	 * beside them; the cache is built next on the worker, or while the commit waits for the
+	 * disk (publish) */
 	o->d = d;
 	task_start(&o->alias_task, d->worker, alias_job, o);
 	r = write_dep_text(d, o);
@@ -3702,22 +3703,6 @@ static void step(void)
 		usleep((useconds_t)delay);
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t k = write(fd, p, n);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
 static int pwrite_all(int fd, const char *p, size_t n, off_t at)
 {
 	while (n > 0) {
@@ -3906,7 +3891,7 @@ static void *cache_job(void *p)
 		j->r = negative_errno();
 		return NULL;
 	}
-	j->r = write_all(fd, b->data, b->size);
+	j->r = pwrite_all(fd, b->data, b->size, 0);
 	if (j->r >= 0 && ftruncate(fd, (off_t)b->size) < 0)
 		j->r = negative_errno();
 	return NULL;

@@ -476,6 +476,28 @@ TEST(patch_random)
 	}
 }
 
+/* Every truncation of A and every single-byte change of it: an error or a result, never a
+ * crash. */
+static void patch_every_damage(KBuf *A, const uint32_t *remap, size_t n_remap, KmodIndex *add)
+{
+	KBuf P = {};
+
+	for (size_t n = 0; n < A->size; n++) {
+		(void)kmod_index_patch(A->data, n, remap, n_remap, add, &P);
+		P.size = 0;
+	}
+	for (size_t i = 0; i < A->size; i++)
+		for (unsigned v = 0; v < 256; v += 17) {
+			char saved = A->data[i];
+
+			A->data[i] = (char)v;
+			(void)kmod_index_patch(A->data, A->size, remap, n_remap, add, &P);
+			P.size = 0;
+			A->data[i] = saved;
+		}
+	kbuf_done(&P);
+}
+
 TEST(patch_rejects_corruption)
 {
 	_cleanup_kmod_index_free_ KmodIndex *a = kmod_index_new();
@@ -486,39 +508,14 @@ TEST(patch_rejects_corruption)
 	ASSERT_OK(kmod_index_add(a, "abc", "m0", 0));
 	ASSERT_OK(kmod_index_add(a, "abd", "m1", 1));
 	ASSERT_OK(kmod_index_write(a, &A));
-	/* every truncation and every single-byte change: an error or a result, never a crash */
-	for (size_t n = 0; n < A.size; n++) {
-		(void)kmod_index_patch(A.data, n, remap, 4, NULL, &P);
-		P.size = 0;
-	}
-	for (size_t i = 0; i < A.size; i++)
-		for (unsigned v = 0; v < 256; v += 17) {
-			char saved = A.data[i];
-
-			A.data[i] = (char)v;
-			(void)kmod_index_patch(A.data, A.size, remap, 4, NULL, &P);
-			P.size = 0;
-			A.data[i] = saved;
-		}
+	patch_every_damage(&A, remap, 4, NULL);
 	/* the same without a remap, with an add beside the copied subtrees */
 	{
 		_cleanup_kmod_index_free_ KmodIndex *add = kmod_index_new();
 
 		ASSERT_TRUE(add);
 		ASSERT_OK(kmod_index_add(add, "ab", "m2", 2));
-		for (size_t n = 0; n < A.size; n++) {
-			(void)kmod_index_patch(A.data, n, NULL, 0, add, &P);
-			P.size = 0;
-		}
-		for (size_t i = 0; i < A.size; i++)
-			for (unsigned v = 0; v < 256; v += 17) {
-				char saved = A.data[i];
-
-				A.data[i] = (char)v;
-				(void)kmod_index_patch(A.data, A.size, NULL, 0, add, &P);
-				P.size = 0;
-				A.data[i] = saved;
-			}
+		patch_every_damage(&A, NULL, 0, add);
 	}
 	/* a priority beyond the map */
 	ASSERT_ERROR(kmod_index_patch(A.data, A.size, remap, 1, NULL, &P), EBADMSG);
