@@ -822,57 +822,189 @@ static int patch_rebuild(Patch *P, uint32_t off, size_t pos, size_t lo, size_t h
 	return patch_write_entries(P, idx->entries, idx->n_entries, pos, root, ret);
 }
 
+/* Strings in an index are short: they are looked at a word at a time, the NUL found with the
+ * bit trick that marks a word's zero bytes (the lowest mark is exact). Little-endian hosts
+ * only; elsewhere memchr does it all. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define STRING_WORDS 1
+#else
+#define STRING_WORDS 0
+#endif
+#define STRING_WORDS_MAX 32
+
+static inline uint64_t load64(const unsigned char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static inline void store64(unsigned char *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
+
+/* The zero bytes of v, each marked by its high bit, exact up to the first one. */
+static inline uint64_t zero_bytes(uint64_t v)
+{
+	return (v - 0x0101010101010101ull) & ~v & 0x8080808080808080ull;
+}
+
+/* The place of the first zero byte in two words, with their zero_bytes() za and zb, one of
+ * them not 0; without a branch on which. */
+static inline size_t first_zero(uint64_t za, uint64_t zb)
+{
+	uint64_t second = za == 0;
+
+	return 8 * second + (size_t)__builtin_ctzll(za | (zb & -second)) / 8;
+}
+
+/* The length of the string at s, which ends before end; -1 when it has no NUL. */
+static inline ssize_t string_len(const unsigned char *s, const unsigned char *end)
+{
+	const unsigned char *nul;
+	size_t l = 0;
+
+	if (STRING_WORDS && end - s >= 16) {
+		uint64_t za = zero_bytes(load64(s)), zb = zero_bytes(load64(s + 8));
+
+		if (za | zb)
+			return first_zero(za, zb);
+		l = 16;
+	}
+	if (STRING_WORDS)
+		for (; l < STRING_WORDS_MAX && end - s - l >= 8; l += 8) {
+			uint64_t z = zero_bytes(load64(s + l));
+
+			if (z)
+				return (ssize_t)(l + (size_t)__builtin_ctzll(z) / 8);
+		}
+	nul = memchr(s + l, 0, (size_t)(end - s) - l);
+	return nul ? nul - s : -1;
+}
+
+/* Copies the string at s, which ends before end, with its NUL to w, which has room for
+ * end - s bytes (the words copied whole may write past the NUL); returns the bytes copied,
+ * 0 when the string has no NUL. Long strings are left to memchr and memcpy. */
+static inline size_t string_copy(unsigned char *w, const unsigned char *s,
+				 const unsigned char *end)
+{
+	const unsigned char *nul;
+	size_t l = 0;
+
+	if (STRING_WORDS && end - s >= 16) {
+		uint64_t a = load64(s), b = load64(s + 8), za = zero_bytes(a), zb = zero_bytes(b);
+
+		store64(w, a);
+		store64(w + 8, b);
+		if (za | zb)
+			return first_zero(za, zb) + 1;
+		l = 16;
+	}
+	if (STRING_WORDS)
+		for (; l < STRING_WORDS_MAX && end - s - l >= 8; l += 8) {
+			uint64_t v = load64(s + l), z = zero_bytes(v);
+
+			store64(w + l, v);
+			if (z)
+				return l + (size_t)__builtin_ctzll(z) / 8 + 1;
+		}
+	nul = memchr(s + l, 0, (size_t)(end - s) - l);
+	if (!nul)
+		return 0;
+	memcpy(w + l, s + l, (size_t)(nul - s) + 1 - l);
+	return (size_t)(nul - s) + 1;
+}
+
+/* Copies n bytes from s, which has end - s bytes, to w, which has as much room. */
+static inline void bytes_copy(unsigned char *w, const unsigned char *s, size_t n,
+			      const unsigned char *end)
+{
+	if (STRING_WORDS && n <= 24 && end - s >= 24) {
+		store64(w, load64(s));
+		store64(w + 8, load64(s + 8));
+		store64(w + 16, load64(s + 16));
+	} else
+		memcpy(w, s, n);
+}
+
 /* The subtree at off, below which nothing is added: the same nodes with their new offsets
  * and priorities, written without the key and the sorting patch_node needs. -EAGAIN (and
  * nothing written) where the shape must change after all (a node left without values and
  * with one child or none) or where the new priorities reorder a node's values: patch_node
- * does those. Most of a patch is here: an update touches a few paths of the trie. */
+ * does those. Most of a patch is here: an update touches a few paths of the trie.
+ * The node is read as node_parse() does, with the same checks. A node is written no longer
+ * than it was, so the bytes from its old start to the end of the file are room enough for
+ * it, words copied whole past its strings included. */
 static int copy_node(Patch *P, uint32_t off, unsigned depth, uint32_t *ret)
 {
-	/* the children there are (index into the old table) and their new offsets */
-	uint8_t kid_at[INDEX_CHILDMAX];
-	uint32_t kid_off[INDEX_CHILDMAX];
-	size_t begin = P->out->size, start, pl = 0, room, span = 0;
-	unsigned n_kids = 0;
-	uint32_t n_kept = 0, offset, prev_prio = 0;
-	unsigned char *w, *count = NULL;
-	const char *why;
-	Node n;
+	/* the new child table, big-endian, slots first_kid..last_kid of the old one */
+	unsigned char tab[4 * INDEX_CHILDMAX];
+	const unsigned char *d = P->d, *end = d + P->size, *p, *prefix = NULL, *values = NULL;
+	uint32_t pos = off & INDEX_NODE_MASK, n_values = 0, n_kept = 0, offset, prev_prio = 0;
+	size_t begin = P->out->size, start, pl = 0;
+	unsigned n_kids = 0, first_kid = 0, last_kid = 0, first = 0;
+	unsigned char *w, *count;
 	int r;
 
 	if (depth > 1024)
 		return -EBADMSG;
-	r = node_parse(P->d, P->size, off, &n, &why);
-	if (r < 0)
-		return r;
-	if (n.children) {
-		unsigned all = n.last - n.first + 1;
+	if ((off & INDEX_NODE_FLAGS &
+	     ~(INDEX_NODE_PREFIX | INDEX_NODE_VALUES | INDEX_NODE_CHILDS)) ||
+	    pos < 12 || pos > P->size)
+		return -EBADMSG;
+	p = d + pos;
+	if (off & INDEX_NODE_PREFIX) {
+		ssize_t l = string_len(p, end);
 
-		for (unsigned i = 0; i < all; i++) {
-			uint32_t old = get_be32(n.children + 4 * i);
+		if (l < 0)
+			return -EBADMSG;
+		/* an empty prefix is read past and not written */
+		prefix = p;
+		pl = l > 0 ? (size_t)l + 1 : 0;
+		p += l + 1;
+	}
+	if (off & INDEX_NODE_CHILDS) {
+		unsigned last, all;
 
-			if (old == 0)
+		if (end - p < 2)
+			return -EBADMSG;
+		first = p[0];
+		last = p[1];
+		p += 2;
+		all = last - first + 1;
+		if (first > last || last >= INDEX_CHILDMAX || (size_t)(end - p) < 4 * (size_t)all)
+			return -EBADMSG;
+		for (unsigned i = 0; i < all; i++, p += 4) {
+			uint32_t old = get_be32(p), nw;
+
+			if (old == 0) {
+				memset(tab + 4 * i, 0, 4);
 				continue;
-			if ((old & INDEX_NODE_MASK) >= (off & INDEX_NODE_MASK))
+			}
+			if ((old & INDEX_NODE_MASK) >= pos)
 				return -EBADMSG;
-			r = copy_node(P, old, depth + 1, &kid_off[n_kids]);
+			r = copy_node(P, old, depth + 1, &nw);
 			if (r < 0) {
 				P->out->size = begin;
 				return r;
 			}
-			kid_at[n_kids++] = (uint8_t)i;
+			put_be32_at(tab + 4 * i, nw);
+			if (n_kids++ == 0)
+				first_kid = i;
+			last_kid = i;
 		}
-		if (n_kids > 0)
-			span = (size_t)(kid_at[n_kids - 1] - kid_at[0]) + 1;
 	}
-	if (n.prefix_len > 0)
-		pl = n.prefix_len + 1;
-	/* the node is at most as long as it was: the values are those that stay */
-	room = pl + 2 + 4 * span + 4;
-	if (n.values)
-		room += P->size - (size_t)(n.values - P->d);
-	if (P->out->size + room + 1 > P->out->allocated) {
-		r = kbuf_reserve(P->out, room);
+	if (off & INDEX_NODE_VALUES) {
+		if (end - p < 4)
+			return -EBADMSG;
+		n_values = get_be32(p);
+		values = p + 4;
+	}
+
+	if (P->out->size + (P->size - pos) + 1 > P->out->allocated) {
+		r = kbuf_reserve(P->out, P->size - pos);
 		if (r < 0)
 			return r;
 	}
@@ -882,26 +1014,25 @@ static int copy_node(Patch *P, uint32_t off, unsigned depth, uint32_t *ret)
 	offset = (uint32_t)start;
 	w = (unsigned char *)P->out->data + start;
 	if (pl > 0) {
-		memcpy(w, n.prefix, pl);
+		bytes_copy(w, prefix, pl, end);
 		w += pl;
 		offset |= INDEX_NODE_PREFIX;
 	}
 	if (n_kids > 0) {
-		*w++ = (unsigned char)(n.first + kid_at[0]);
-		*w++ = (unsigned char)(n.first + kid_at[n_kids - 1]);
-		memset(w, 0, 4 * span);
-		for (unsigned k = 0; k < n_kids; k++)
-			put_be32_at(w + 4 * (kid_at[k] - kid_at[0]), kid_off[k]);
-		w += 4 * span;
+		size_t span = 4 * (size_t)(last_kid - first_kid + 1);
+
+		*w++ = (unsigned char)(first + first_kid);
+		*w++ = (unsigned char)(first + last_kid);
+		memcpy(w, tab + 4 * first_kid, span);
+		w += span;
 		offset |= INDEX_NODE_CHILDS;
 	}
-	if (n.values) {
-		const unsigned char *v = n.values, *end = P->d + P->size;
+	if (values) {
+		const unsigned char *v = values;
 
 		count = w;
 		w += 4;
-		for (uint32_t i = 0; i < n.n_values; i++) {
-			const unsigned char *q, *nul;
+		for (uint32_t i = 0; i < n_values; i++) {
 			uint32_t prio, to;
 			size_t l;
 
@@ -910,13 +1041,10 @@ static int copy_node(Patch *P, uint32_t off, unsigned depth, uint32_t *ret)
 			prio = get_be32(v);
 			if (prio >= P->n_remap)
 				return -EBADMSG;
-			/* names are short: a few bytes looked at one by one, the rest by memchr */
-			for (q = v + 4; q < v + 20 && q < end && *q; q++)
-				;
-			nul = q < end && !*q ? q : memchr(q, 0, (size_t)(end - q));
-			if (!nul)
+			/* copied before it is known to stay: a value dropped is written over */
+			l = string_copy(w + 4, v + 4, end);
+			if (l == 0)
 				return -EBADMSG;
-			l = (size_t)(nul - v) + 1;
 			to = P->remap[prio];
 			if (to != KMOD_INDEX_DROP) {
 				if (n_kept > 0 && to < prev_prio) {
@@ -927,10 +1055,9 @@ static int copy_node(Patch *P, uint32_t off, unsigned depth, uint32_t *ret)
 				prev_prio = to;
 				n_kept++;
 				put_be32_at(w, to);
-				memcpy(w + 4, v + 4, l - 4);
-				w += l;
+				w += 4 + l;
 			}
-			v += l;
+			v += 4 + l;
 		}
 		if (n_kept > 0) {
 			put_be32_at(count, n_kept);
