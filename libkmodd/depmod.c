@@ -250,7 +250,6 @@ typedef struct Output {
 	/* with a worker, the cache has room of its own and is built beside modules.symbols,
 	 * once modules.alias is done (the worker takes its jobs in order) */
 	Depmod *d;
-	bool cache_early;
 	int cache_early_r;
 	/* modules.alias, .softdep, .devname and modules.alias.bin, beside the main thread */
 	Task alias_task;
@@ -2207,15 +2206,6 @@ static int write_symbols(Depmod *d, Output *o)
 
 /* ---- a fast update's .bin files: the previous ones, patched ---- */
 
-/* The remap kmod_index_patch() takes: NULL when no priority changes. */
-static const uint32_t *remap_arg(const uint32_t *remap, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (remap[i] != i)
-			return remap;
-	return NULL;
-}
-
 static uint32_t *prev_remap(const Depmod *d, const bool *also_drop)
 {
 	const Prev *P = d->prev;
@@ -2235,9 +2225,23 @@ static int patch_result(int r)
 	return r == -EBADMSG ? -ESTALE : r;
 }
 
-static int write_alias_bin_patch(Depmod *d, Output *o)
+/* The previous generation's index f, patched into o->buf[f]: priorities through remap (none
+ * given to kmod_index_patch() when none changes, so that untouched subtrees are copied as
+ * bytes) and the entries of add inserted. */
+static int patch_prev(Depmod *d, Output *o, int f, const uint32_t *remap, KmodIndex *add)
 {
 	const Prev *P = d->prev;
+	const uint32_t *arg = NULL;
+
+	for (size_t i = 0; i < P->n && !arg; i++)
+		if (remap[i] != i)
+			arg = remap;
+	o->present[f] = true;
+	return patch_result(kmod_index_patch(P->data[f], P->size[f], arg, P->n, add, &o->buf[f]));
+}
+
+static int write_alias_bin_patch(Depmod *d, Output *o)
+{
 	_cleanup_kmod_index_free_ KmodIndex *add = kmod_index_new();
 	_cleanup_free_ uint32_t *remap = prev_remap(d, NULL);
 	_cleanup_free_ char *norm = NULL;
@@ -2252,10 +2256,7 @@ static int write_alias_bin_patch(Depmod *d, Output *o)
 			if (r < 0)
 				return r;
 		}
-	o->present[F_ALIAS_BIN] = true;
-	return patch_result(kmod_index_patch(P->data[F_ALIAS_BIN], P->size[F_ALIAS_BIN],
-					     remap_arg(remap, P->n), P->n, add,
-					     &o->buf[F_ALIAS_BIN]));
+	return patch_prev(d, o, F_ALIAS_BIN, remap, add);
 }
 
 static int write_dep_bin_patch(Depmod *d, Output *o)
@@ -2287,10 +2288,7 @@ static int write_dep_bin_patch(Depmod *d, Output *o)
 	remap = prev_remap(d, changed);
 	if (!remap)
 		return -ENOMEM;
-	o->present[F_DEP_BIN] = true;
-	return patch_result(kmod_index_patch(P->data[F_DEP_BIN], P->size[F_DEP_BIN],
-					     remap_arg(remap, P->n), P->n, add,
-					     &o->buf[F_DEP_BIN]));
+	return patch_prev(d, o, F_DEP_BIN, remap, add);
 }
 
 /* Each symbol's owner in the previous generation (its index there), -1 for none. */
@@ -2371,10 +2369,7 @@ static int write_symbols_bin_patch(Depmod *d, Output *o, Mod **owner, const int3
 		if (r < 0)
 			return r;
 	}
-	o->present[F_SYMBOLS_BIN] = true;
-	return patch_result(kmod_index_patch(P->data[F_SYMBOLS_BIN], P->size[F_SYMBOLS_BIN],
-					     remap_arg(remap, P->n), P->n, add,
-					     &o->buf[F_SYMBOLS_BIN]));
+	return patch_prev(d, o, F_SYMBOLS_BIN, remap, add);
 }
 
 /* modules.builtin.bin and modules.builtin.alias.bin, from modules.builtin and
@@ -2730,7 +2725,6 @@ finish:
 }
 
 static void drop_spares(Output *o, int dfd);
-static int state_build(Depmod *d, KBuf *out);
 
 /* Builds the indexes, two threads, each writing what it built to its spare at once. */
 static int write_outputs(Depmod *d, Output *o)
@@ -2754,7 +2748,6 @@ static int write_outputs(Depmod *d, Output *o)
 	/* every module's place in modules.dep is known: the cache can be built next */
 	if (r >= 0 && o->publish && d->worker && o->buf[F_CACHE].allocated > 0 &&
 	    o->buf[F_CACHE].size == 0) {
-		o->cache_early = true;
 		task_start(&o->build_task, d->worker, cache_build_job, o);
 	}
 	if (r >= 0)
@@ -3231,8 +3224,6 @@ static bool state_range(const StateHeader *h, uint32_t off, size_t n, size_t siz
 	       n <= (h->size - off) / size;
 }
 
-/* Reads and checks the cache into *ret (pointing into a kept buffer); 0 when there is
- * none or it does not belong to the index files in place. */
 /* The cache mapped, its header, ranges, directories and the identity of the files it belongs
  * to checked: 1, or 0 when it cannot be used. Its checksum and the references of its modules
  * and symbols are checked by state_refs_ok(); until then only its directories are read. */
@@ -3396,6 +3387,8 @@ static int state_take(Depmod *d, const State *ret)
 	return 1;
 }
 
+/* Reads and checks the cache into *ret (pointing into a kept buffer); 0 when there is
+ * none or it does not belong to the index files in place. */
 static int state_open(Depmod *d, State *ret)
 {
 	int r = state_map(d, ret);
@@ -3877,7 +3870,7 @@ static void *cache_job(void *p)
 	_cleanup_close_ int fd = -EBADF;
 
 	/* built early (wherever that ran), or now */
-	if (j->o->cache_early) {
+	if (j->o->build_task.state != TASK_NONE) {
 		task_finish(&j->o->build_task);
 		j->r = j->o->cache_early_r;
 	} else
@@ -4718,9 +4711,6 @@ static int fast_list(Fast *f, int fd, const char *prefix)
 	return 0;
 }
 
-struct Fast;
-static bool pool_fill(struct Fast *f, uint32_t i, uint32_t end);
-
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
@@ -5218,8 +5208,6 @@ static int fast_update(const char *root, const char *kver, char *const *add_rel,
 	phase("apply changes");
 
 	d->prev = &f.prev;
-
-
 	r = compute_deps(d);
 	if (r < 0)
 		return r;
